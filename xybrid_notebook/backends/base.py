@@ -1,0 +1,275 @@
+"""`LlmBackend`: the seed's trait, with the timing done once, here, for every engine.
+
+A backend implements four engine hooks (`_load`, `_unload`, `_prepare`,
+`_stream`) and never reads a clock. The public `generate*` methods validate
+input, take the busy lock, and hand the engine's chunk iterator to
+`timed_stream`, which stamps each chunk the moment it arrives.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional, Sequence, Union
+
+from ..errors import GenerationError, GenerationInProgress, InvalidInput, ModelNotLoaded, XybridError
+from ..gguf_header import GgufHeader
+from ..metrics import ChunkClock, EngineReport, RunIdentity
+from ..models import model_id_for, validate_model_file
+from ..types import ChatMessage, GenerationConfig, GenerationOutput, LlmConfig, PartialToken
+
+OnToken = Callable[[PartialToken], Optional[bool]]
+Prompt = Union[str, Sequence[ChatMessage]]
+
+
+@dataclass(slots=True)
+class EngineChunk:
+    """A piece of text as the engine hands it over; empty pieces are not chunks."""
+
+    text: str
+    n_tokens: int = 1
+    token_id: Optional[int] = None
+    finish_reason: Optional[str] = None
+
+
+class _CallbackFailed(Exception):
+    def __init__(self, original: BaseException) -> None:
+        self.original = original
+
+
+def check_prompt_text(text: str, what: str = "prompt") -> None:
+    """Reject text no engine can take: empty, NUL bytes, lone surrogates."""
+    if not isinstance(text, str):
+        raise InvalidInput(f"the {what} must be text, got {type(text).__name__}")
+    if not text.strip():
+        raise InvalidInput(f"the {what} is empty: write something to send to the model")
+    if "\x00" in text:
+        raise InvalidInput(f"the {what} contains a NUL byte (\\x00): remove it")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInput(
+            f"the {what} contains a lone surrogate at character {exc.start}: it is not valid Unicode"
+        ) from None
+
+
+def _stamp_partial(exc: BaseException, output: GenerationOutput) -> None:
+    try:
+        exc.partial_output = output  # type: ignore[attr-defined]
+    except AttributeError:  # pragma: no cover - exceptions with __slots__
+        pass
+
+
+def timed_stream(
+    stream: Iterator[EngineChunk],
+    report: EngineReport,
+    identity: RunIdentity,
+    on_token: Optional[OnToken] = None,
+    clock: Optional[ChunkClock] = None,
+) -> GenerationOutput:
+    """Consume an engine's chunk iterator, timestamp every non-empty chunk, build the output.
+
+    `on_token` returning False cancels; KeyboardInterrupt cancels and is re-raised;
+    any other exception stops the run and propagates (engine errors as
+    `GenerationError`). The exception carries the partial result as `.partial_output`.
+    """
+    clock = clock or ChunkClock()
+    pieces: list[str] = []
+    stamp, keep_piece = clock.stamp, pieces.append
+    finish: Optional[str] = None
+    failure: Optional[BaseException] = None
+    clock.start()
+    try:
+        for chunk in stream:
+            text = chunk.text
+            if not text:
+                continue
+            stamp(chunk.n_tokens)
+            keep_piece(text)
+            if on_token is not None:
+                try:
+                    keep = on_token(
+                        PartialToken(text, chunk.token_id, len(pieces) - 1, None, chunk.finish_reason, pieces=pieces)
+                    )
+                except Exception as exc:
+                    raise _CallbackFailed(exc) from exc
+                if keep is False:
+                    finish = "cancelled"
+                    break
+    except KeyboardInterrupt as exc:
+        finish, failure = "cancelled", exc
+    except _CallbackFailed as exc:
+        finish, failure = "error", exc.original
+    except XybridError as exc:
+        finish, failure = "error", exc
+    except Exception as exc:
+        finish, failure = "error", GenerationError(f"the engine failed while generating: {exc}")
+        failure.__cause__ = exc
+    finally:
+        clock.stop()
+        stream_close = getattr(stream, "close", None)
+        if stream_close is not None:
+            stream_close()
+    output = clock.build_output("".join(pieces), report, identity, finish or report.finish_reason)
+    if failure is not None:
+        output.error = f"{type(failure).__name__}: {failure}" if finish == "error" else None
+        _stamp_partial(failure, output)
+        raise failure
+    return output
+
+
+class LlmBackend(ABC):
+    """An inference engine behind one interface; mirrors xybrid-core's `LlmBackend` trait."""
+
+    #: Registry name, e.g. "llama-cpp".
+    name: str = "base"
+
+    def __init__(self) -> None:
+        self._config: Optional[LlmConfig] = None
+        self._header: Optional[GgufHeader] = None
+        self._busy = threading.Lock()
+        self.last_output: Optional[GenerationOutput] = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def supported_formats(self) -> list[str]:
+        """Model file formats this backend loads."""
+        return ["gguf"]
+
+    def load(self, config: LlmConfig) -> None:
+        """Validate the model file, then load it; a loaded model is replaced cleanly."""
+        config.validate()
+        path = Path(config.model_path)
+        header = validate_model_file(path)
+        if self.is_loaded():
+            self.unload()
+        self._load(config, header)
+        self._config, self._header = config, header
+
+    def unload(self) -> None:
+        """Free the model; calling it with nothing loaded does nothing."""
+        if self.is_loaded():
+            self._unload()
+        self._config = self._header = None
+
+    def is_loaded(self) -> bool:
+        """True while a model is loaded."""
+        return self._config is not None
+
+    @property
+    def config(self) -> Optional[LlmConfig]:
+        """The config of the loaded model, if any."""
+        return self._config
+
+    @property
+    def header(self) -> Optional[GgufHeader]:
+        """The validated GGUF header of the loaded model, if any."""
+        return self._header
+
+    def model_id(self) -> str:
+        """Short name of the loaded model."""
+        return model_id_for(Path(self._config.model_path)) if self._config else ""
+
+    # -- generation --------------------------------------------------------------------------
+    def generate(self, messages: Sequence[ChatMessage], config: GenerationConfig) -> GenerationOutput:
+        """Generate a reply to chat messages; returns when done."""
+        return self._run(list(messages), config, None)
+
+    def generate_raw(self, prompt: str, config: GenerationConfig) -> GenerationOutput:
+        """Generate a continuation of a raw prompt (no chat template)."""
+        return self._run(prompt, config, None)
+
+    def generate_streaming(
+        self, messages: Sequence[ChatMessage], config: GenerationConfig, on_token: OnToken
+    ) -> GenerationOutput:
+        """Generate a chat reply, calling `on_token` per chunk; False from it cancels."""
+        return self._run(list(messages), config, on_token)
+
+    def generate_raw_streaming(self, prompt: str, config: GenerationConfig, on_token: OnToken) -> GenerationOutput:
+        """Continue a raw prompt, calling `on_token` per chunk; False from it cancels."""
+        return self._run(prompt, config, on_token)
+
+    def supports_streaming(self) -> bool:
+        """True when the engine delivers text piece by piece (not one final chunk)."""
+        return type(self)._stream is not LlmBackend._stream
+
+    def is_busy(self) -> bool:
+        """True while a generation runs on this backend."""
+        return self._busy.locked()
+
+    # -- introspection -----------------------------------------------------------------------
+    def memory_usage(self) -> Optional[int]:
+        """Approximate bytes held by the loaded model, if known."""
+        return None
+
+    def context_length(self) -> Optional[int]:
+        """Context size (tokens) of the loaded model."""
+        return self._config.context_length if self._config else None
+
+    def last_cached_prefix_len(self) -> Optional[int]:
+        """Prompt tokens reused from the KV cache on the last call; None if unknown."""
+        return None
+
+    def wire_label(self) -> Optional[str]:
+        """Closed-set engine label ("llamacpp", "mistralrs"); None for test backends."""
+        return None
+
+    def execution_provider(self) -> str:
+        """Where the model runs: "cpu", "cuda" or "metal"."""
+        return "cpu"
+
+    def identity(self) -> RunIdentity:
+        """Which engine runs which model, and where."""
+        return RunIdentity(self.wire_label() or self.name, self.model_id(), self.execution_provider())
+
+    # -- the core ----------------------------------------------------------------------------
+    def _run(self, prompt: Prompt, config: GenerationConfig, on_token: Optional[OnToken]) -> GenerationOutput:
+        config.validate()
+        if isinstance(prompt, str):
+            check_prompt_text(prompt)
+        else:
+            if not prompt:
+                raise InvalidInput("no messages to send: give at least one user message")
+            for message in prompt:
+                check_prompt_text(message.content, f"{message.role} message")
+        if not self.is_loaded():
+            raise ModelNotLoaded("no model is loaded: call load() first (in a notebook: %xybrid load)")
+        if not self._busy.acquire(blocking=False):
+            raise GenerationInProgress("a generation is already running on this backend: wait for it or stop it")
+        try:
+            prepared = self._prepare(prompt, config)
+            report = EngineReport()
+            try:
+                output = timed_stream(self._stream(prepared, config, report), report, self.identity(), on_token)
+            except BaseException as exc:
+                self.last_output = getattr(exc, "partial_output", None)
+                raise
+            self.last_output = output
+            return output
+        finally:
+            self._busy.release()
+
+    # -- engine hooks ------------------------------------------------------------------------
+    @abstractmethod
+    def _load(self, config: LlmConfig, header: GgufHeader) -> None:
+        """Load the validated model file into the engine."""
+
+    @abstractmethod
+    def _unload(self) -> None:
+        """Release every resource the engine holds for the model."""
+
+    @abstractmethod
+    def _prepare(self, prompt: Prompt, config: GenerationConfig) -> Any:
+        """Build the engine request (format, tokenize, check the context); no generation yet."""
+
+    def _stream(self, prepared: Any, config: GenerationConfig, report: EngineReport) -> Iterator[EngineChunk]:
+        """Yield chunks as the engine produces them, filling `report` as it learns figures.
+
+        The fallback for engines without streaming: one chunk holding the whole text.
+        """
+        yield EngineChunk(self._complete(prepared, config, report))
+
+    def _complete(self, prepared: Any, config: GenerationConfig, report: EngineReport) -> str:
+        """Non-streaming generation, for engines that override neither this nor `_stream`."""
+        raise NotImplementedError(f"{type(self).__name__} implements neither _stream nor _complete")

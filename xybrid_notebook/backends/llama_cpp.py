@@ -1,0 +1,243 @@
+"""LlamaCppBackend: llama.cpp through llama-cpp-python, token by token.
+
+The loop sits on `Llama.generate` (a generator of sampled token ids) rather than
+`create_completion(stream=True)`, so each chunk knows how many tokens it holds,
+the KV-cache prefix reuse is known exactly, and a cancel stops between tokens.
+Text is decoded with an incremental UTF-8 decoder: a chunk never splits a
+character, and text that could begin a stop sequence is held back.
+"""
+
+from __future__ import annotations
+
+import codecs
+import ctypes
+import gc
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Optional, Sequence
+
+from ..chat_format import fallback_template, render_chat
+from ..errors import BackendUnavailable, InvalidInput, InvalidModelFile
+from ..gguf_header import GgufHeader
+from ..metrics import EngineReport
+from ..types import GenerationConfig, LlmConfig
+from .base import EngineChunk, LlmBackend, Prompt
+
+INSTALL_HINT = "pip install llama-cpp-python"
+
+
+def import_llama_cpp() -> Any:
+    """Import llama_cpp, or say how to install it."""
+    try:
+        import llama_cpp
+    except ImportError as exc:
+        raise BackendUnavailable(f"llama-cpp-python is not installed ({exc}): {INSTALL_HINT}") from None
+    return llama_cpp
+
+
+@dataclass(frozen=True)
+class _Request:
+    tokens: list[int]
+    stops: tuple[str, ...]
+
+
+def split_at_stop(pending: str, stops: Sequence[str]) -> tuple[str, str, bool]:
+    """Split pending text into (safe to emit, held back, stop found).
+
+    On a stop sequence, everything before it is emitted and the rest dropped.
+    Otherwise the longest tail that could begin a stop sequence is held back.
+    """
+    cut = min((i for i in (pending.find(s) for s in stops) if i >= 0), default=-1)
+    if cut >= 0:
+        return pending[:cut], "", True
+    hold = 0
+    for stop in stops:
+        for length in range(min(len(stop) - 1, len(pending)), hold, -1):
+            if pending.endswith(stop[:length]):
+                hold = length
+                break
+    return pending[: len(pending) - hold], pending[len(pending) - hold :], False
+
+
+class _PieceTable:
+    """Token id -> UTF-8 bytes of its piece, cached; special tokens render as nothing."""
+
+    def __init__(self, llama_cpp: Any, vocab: Any) -> None:
+        self._lib, self._vocab = llama_cpp, vocab
+        self._buffer = ctypes.create_string_buffer(256)
+        self._cache: dict[int, bytes] = {}
+
+    def __getitem__(self, token: int) -> bytes:
+        piece = self._cache.get(token)
+        if piece is None:
+            n = self._lib.llama_token_to_piece(self._vocab, token, self._buffer, 256, 0, False)
+            piece = self._buffer.raw[: max(n, 0)]
+            self._cache[token] = piece
+        return piece
+
+
+class LlamaCppBackend(LlmBackend):
+    """llama.cpp through llama-cpp-python."""
+
+    name = "llama-cpp"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._llama: Any = None
+        self._pieces: Optional[_PieceTable] = None
+        self._template = ""
+        self._bos_text = ""
+        self._eos_text = ""
+        self._last_cached: Optional[int] = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def _load(self, config: LlmConfig, header: GgufHeader) -> None:
+        llama_cpp = import_llama_cpp()
+        try:
+            self._llama = llama_cpp.Llama(
+                model_path=str(Path(config.model_path)),
+                n_ctx=config.context_length,
+                n_threads=config.n_threads,
+                n_gpu_layers=config.n_gpu_layers,
+                verbose=False,
+            )
+        except ValueError as exc:
+            raise InvalidModelFile(f"llama.cpp could not load {config.model_path}: {exc}") from None
+        model = self._llama._model
+        self._pieces = _PieceTable(llama_cpp, model.vocab)
+        self._bos_text = model.token_get_text(model.token_bos())
+        self._eos_text = model.token_get_text(model.token_eos())
+        self._template = config.chat_template or header.chat_template or fallback_template(header.architecture)
+        self._last_cached = None
+
+    def _unload(self) -> None:
+        if self._llama is not None:
+            self._llama.close()
+        self._llama = self._pieces = None
+        gc.collect()
+
+    # -- introspection -----------------------------------------------------------------------
+    def memory_usage(self) -> Optional[int]:
+        """Model weights plus the context's state (KV cache), in bytes."""
+        if self._llama is None:
+            return None
+        llama_cpp = import_llama_cpp()
+        weights = int(llama_cpp.llama_model_size(self._llama._model.model))
+        return weights + int(llama_cpp.llama_state_get_size(self._llama._ctx.ctx))
+
+    def context_length(self) -> Optional[int]:
+        """The context actually allocated by llama.cpp."""
+        return int(self._llama.n_ctx()) if self._llama is not None else None
+
+    def last_cached_prefix_len(self) -> Optional[int]:
+        """Prompt tokens reused from the KV cache on the last call."""
+        return self._last_cached
+
+    def wire_label(self) -> Optional[str]:
+        """"llamacpp"."""
+        return "llamacpp"
+
+    def execution_provider(self) -> str:
+        """"cpu" unless layers are offloaded on a GPU build ("cuda", "metal" or "gpu")."""
+        if self._config is None or self._config.n_gpu_layers == 0:
+            return "cpu"
+        llama_cpp = import_llama_cpp()
+        if not llama_cpp.llama_supports_gpu_offload():
+            return "cpu"
+        info = llama_cpp.llama_print_system_info().decode(errors="replace").upper()
+        return next((name.lower() for name in ("CUDA", "METAL", "VULKAN") if name in info), "gpu")
+
+    # -- generation --------------------------------------------------------------------------
+    def format_prompt(self, prompt: Prompt) -> str:
+        """The exact text sent to the engine: the raw prompt, or the rendered chat."""
+        if isinstance(prompt, str):
+            return prompt
+        return render_chat(self._template, prompt, bos_token=self._bos_text, eos_token=self._eos_text)
+
+    def tokenize(self, text: str) -> list[int]:
+        """Tokens of `text` as the engine will see them (BOS added unless already there)."""
+        add_bos = not (self._bos_text and text.startswith(self._bos_text))
+        return self._llama.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
+
+    def _prepare(self, prompt: Prompt, config: GenerationConfig) -> _Request:
+        tokens = self.tokenize(self.format_prompt(prompt))
+        n_ctx = self.context_length() or 0
+        if len(tokens) >= n_ctx:
+            raise InvalidInput(
+                f"the prompt is {len(tokens)} tokens but the context holds {n_ctx}: "
+                f"shorten it or load the model with a larger context (--ctx {2 * len(tokens)})"
+            )
+        return _Request(tokens, tuple(config.stop))
+
+    def _reuse_kv_prefix(self, tokens: list[int]) -> int:
+        """Keep the longest cached prefix (leaving one token to evaluate); return its length."""
+        llama = self._llama
+        cached = llama._input_ids[: llama.n_tokens]
+        reuse = 0
+        for a, b in zip(cached, tokens[:-1]):
+            if a != b:
+                break
+            reuse += 1
+        if reuse and llama._ctx.kv_cache_seq_rm(-1, reuse, -1):
+            llama.n_tokens = reuse
+            return reuse
+        llama.reset()
+        llama._ctx.kv_cache_clear()
+        return 0
+
+    def _stream(self, prepared: _Request, config: GenerationConfig, report: EngineReport) -> Iterator[EngineChunk]:
+        llama_cpp = import_llama_cpp()
+        llama, pieces = self._llama, self._pieces
+        assert pieces is not None
+        tokens = prepared.tokens
+        report.prompt_tokens = len(tokens)
+        reuse = self._last_cached = report.prompt_cached_tokens = self._reuse_kv_prefix(tokens)
+        llama.set_seed(config.seed if config.seed is not None else llama_cpp.LLAMA_DEFAULT_SEED)
+        llama_cpp.llama_perf_context_reset(llama._ctx.ctx)
+        vocab, is_eog = llama._model.vocab, llama_cpp.llama_vocab_is_eog
+        n_ctx, stops = llama.n_ctx(), prepared.stops
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="ignore")
+        sampled = llama.generate(
+            tokens[reuse:],
+            top_k=config.top_k,
+            top_p=config.top_p,
+            min_p=config.min_p,
+            temp=config.temperature,
+            repeat_penalty=config.repeat_penalty,
+            reset=False,
+        )
+        pending, pending_tokens, generated = "", 0, 0
+        report.finish_reason = "length"
+        try:
+            for token in sampled:
+                if is_eog(vocab, token):
+                    report.finish_reason = "stop"
+                    break
+                generated += 1
+                report.tokens_generated = generated
+                pending += decoder.decode(pieces[token])
+                pending_tokens += 1
+                emit, held, stopped = split_at_stop(pending, stops) if stops else (pending, "", False)
+                at_limit = generated >= config.max_tokens or llama.n_tokens + 1 >= n_ctx
+                if emit:
+                    yield EngineChunk(emit, pending_tokens, token, "length" if at_limit and not stopped else None)
+                    pending, pending_tokens = held, 0
+                if stopped:
+                    report.finish_reason = "stop"
+                    pending = ""
+                    break
+                if at_limit:
+                    break
+            tail = pending + decoder.decode(b"", final=True)
+            if tail:
+                yield EngineChunk(tail, pending_tokens)
+        finally:
+            sampled.close()
+            self._read_perf_counters(llama_cpp, report)
+
+    def _read_perf_counters(self, llama_cpp: Any, report: EngineReport) -> None:
+        perf = llama_cpp.llama_perf_context(self._llama._ctx.ctx)
+        if perf.n_eval > 0 and perf.t_eval_ms > 0:
+            report.engine_decode_tps = perf.n_eval / (perf.t_eval_ms / 1000.0)
+        if perf.n_p_eval > 0 and perf.t_p_eval_ms > 0:
+            report.engine_prefill_tps = perf.n_p_eval / (perf.t_p_eval_ms / 1000.0)

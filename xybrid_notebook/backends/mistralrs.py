@@ -1,0 +1,177 @@
+"""MistralRsBackend: mistral.rs through its Python binding, streamed by chat completion.
+
+The prompt is rendered by `chat_format` (the same text llama.cpp gets) and sent
+pre-templated through the streaming chat-completion API. A template file is
+still handed to the Runner, which refuses a GGUF without one. The model is
+loaded strictly offline: `HF_HUB_OFFLINE=1` and `token_source="none"`.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import os
+import resource
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+from ..chat_format import fallback_template, render_chat
+from ..errors import BackendUnavailable, InvalidInput, InvalidModelFile
+from ..gguf_header import GgufHeader
+from ..metrics import EngineReport
+from ..models import cache_dir
+from ..types import GenerationConfig, LlmConfig
+from .base import EngineChunk, LlmBackend, Prompt
+
+INSTALL_HINT = "pip install mistralrs"
+_FINISH_REASONS = {"stop": "stop", "length": "length", "eos": "stop", "canceled": "cancelled"}
+
+
+def import_mistralrs() -> Any:
+    """Import mistralrs, or say how to install it."""
+    try:
+        import mistralrs
+    except ImportError as exc:
+        raise BackendUnavailable(f"mistralrs is not installed ({exc}): {INSTALL_HINT}") from None
+    return mistralrs
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * resource.getpagesize()
+    except OSError:  # pragma: no cover - not Linux
+        return 0
+
+
+def _write_template_file(template: str) -> Path:
+    folder = cache_dir() / "templates"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{hashlib.sha256(template.encode()).hexdigest()[:16]}.jinja"
+    if not path.exists():
+        path.write_text(template, encoding="utf-8")
+    return path
+
+
+class MistralRsBackend(LlmBackend):
+    """mistral.rs through the `mistralrs` package (CPU build)."""
+
+    name = "mistralrs"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._runner: Any = None
+        self._lib: Any = None
+        self._template = ""
+        self._rss_growth: Optional[int] = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def _load(self, config: LlmConfig, header: GgufHeader) -> None:
+        if config.n_threads is not None:
+            raise InvalidInput("n_threads: mistral.rs picks its thread count at start-up; leave it unset")
+        if config.n_gpu_layers != 0:
+            raise InvalidInput("n_gpu_layers: this mistralrs build runs on the CPU only; use 0")
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        mistralrs = import_mistralrs()
+        path = Path(config.model_path).resolve()
+        self._template = config.chat_template or header.chat_template or fallback_template(header.architecture)
+        before = _rss_bytes()
+        try:
+            self._runner = mistralrs.Runner(
+                which=mistralrs.Which.GGUF(quantized_model_id=str(path.parent), quantized_filename=path.name),
+                token_source="none",
+                chat_template=str(_write_template_file(self._template)),
+            )
+        except BaseException as exc:  # the binding raises pyo3 PanicException, a BaseException
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise
+            raise InvalidModelFile(f"mistral.rs could not load {path}: {str(exc).splitlines()[0]}") from None
+        self._lib = mistralrs
+        self._rss_growth = max(_rss_bytes() - before, 0)
+
+    def _unload(self) -> None:
+        self._runner = None
+        self._rss_growth = None
+        gc.collect()
+
+    # -- introspection -----------------------------------------------------------------------
+    def memory_usage(self) -> Optional[int]:
+        """Resident memory the process gained while loading the model (an estimate)."""
+        return self._rss_growth
+
+    def context_length(self) -> Optional[int]:
+        """The smaller of the requested context and the engine's maximum sequence length."""
+        if self._runner is None or self._config is None:
+            return None
+        engine_max = self._runner.max_sequence_length()
+        return min(self._config.context_length, engine_max) if engine_max else self._config.context_length
+
+    def wire_label(self) -> Optional[str]:
+        """"mistralrs"."""
+        return "mistralrs"
+
+    # -- generation --------------------------------------------------------------------------
+    def format_prompt(self, prompt: Prompt) -> str:
+        """The exact text sent: the raw prompt with BOS in front, or the rendered chat."""
+        if isinstance(prompt, str):
+            return prompt if prompt.startswith("<bos>") else "<bos>" + prompt
+        return render_chat(self._template, prompt, bos_token="<bos>", eos_token="<eos>")
+
+    def _check_sampling(self, config: GenerationConfig) -> None:
+        if config.seed is not None and config.temperature > 0:
+            raise InvalidInput(
+                "seed: mistral.rs takes no per-request seed; unset it, or use temperature 0 for repeatable output"
+            )
+
+    def _prepare(self, prompt: Prompt, config: GenerationConfig) -> Any:
+        self._check_sampling(config)
+        text = self.format_prompt(prompt)
+        n_prompt = len(self._runner.tokenize_text(text, False, None))
+        n_ctx = self.context_length() or 0
+        if n_prompt >= n_ctx:
+            raise InvalidInput(
+                f"the prompt is {n_prompt} tokens but the context holds {n_ctx}: shorten it"
+            )
+        request = self._lib.ChatCompletionRequest(
+            model="default",
+            messages=text,
+            max_tokens=min(config.max_tokens, n_ctx - n_prompt),
+            temperature=config.temperature,
+            top_p=config.top_p,
+            top_k=config.top_k or None,
+            min_p=config.min_p or None,
+            repetition_penalty=None if config.repeat_penalty == 1.0 else config.repeat_penalty,
+            stop_seqs=list(config.stop) or None,
+            stream=True,
+        )
+        return request, n_prompt
+
+    def _stream(self, prepared: Any, config: GenerationConfig, report: EngineReport) -> Iterator[EngineChunk]:
+        request, report.prompt_tokens = prepared
+        chunks = self._runner.send_chat_completion_request(request)
+        try:
+            for response in chunks:
+                if response.usage is not None:
+                    self._read_usage(response.usage, report)
+                if not response.choices:
+                    continue
+                choice = response.choices[0]
+                if choice.finish_reason:
+                    report.finish_reason = _FINISH_REASONS.get(choice.finish_reason, "stop")
+                text = choice.delta.content
+                if text:
+                    if response.usage is None:
+                        report.tokens_generated += 1
+                    yield EngineChunk(text, 1, None, report.finish_reason if choice.finish_reason else None)
+        finally:
+            del chunks  # dropping the stream closes its channel: the engine stops the sequence
+
+    @staticmethod
+    def _read_usage(usage: Any, report: EngineReport) -> None:
+        report.tokens_generated = int(usage.completion_tokens)
+        report.prompt_tokens = int(usage.prompt_tokens)
+        details = getattr(usage, "prompt_tokens_details", None)
+        cached = getattr(details, "cached_tokens", None) if details is not None else 0
+        report.prompt_cached_tokens = int(cached or 0)
+        report.engine_decode_tps = float(usage.avg_compl_tok_per_sec) or None
+        report.engine_prefill_tps = float(usage.avg_prompt_tok_per_sec) or None

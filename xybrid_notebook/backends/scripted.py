@@ -1,0 +1,80 @@
+"""ScriptedBackend: fixed chunks and delays, for exact timing arithmetic and UI tests only."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Optional, Sequence
+
+from ..gguf_header import GgufHeader
+from ..metrics import EngineReport
+from ..types import GenerationConfig, LlmConfig
+from .base import EngineChunk, LlmBackend, Prompt
+
+
+@dataclass
+class Script:
+    """What the scripted engine does: its chunks, the wait before each, and its figures.
+
+    `delays_s[i]` is slept before chunk i. `fail_after` raises RuntimeError after
+    that many chunks. `prompt_tokens` defaults to the prompt's word count.
+    """
+
+    chunks: Sequence[str] = ("Hello", ",", " world", "!")
+    delays_s: Sequence[float] = ()
+    tokens_per_chunk: Sequence[int] = ()
+    finish_reason: str = "stop"
+    prompt_tokens: Optional[int] = None
+    prompt_cached_tokens: Optional[int] = None
+    fail_after: Optional[int] = None
+    engine_decode_tps: Optional[float] = None
+    engine_prefill_tps: Optional[float] = None
+    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+
+
+class ScriptedBackend(LlmBackend):
+    """Plays a `Script`; loads no file. Not a real engine: never the only proof of a feature."""
+
+    name = "scripted"
+
+    def __init__(self, script: Optional[Script] = None) -> None:
+        super().__init__()
+        self.script = script or Script()
+        self.prompts: list[Prompt] = []
+
+    def load(self, config: LlmConfig) -> None:
+        """Accept any config without reading a file."""
+        config.validate()
+        self._config = config
+
+    def _load(self, config: LlmConfig, header: GgufHeader) -> None:  # pragma: no cover - load() overrides
+        pass
+
+    def _unload(self) -> None:
+        pass
+
+    def model_id(self) -> str:
+        """The scripted engine's model name."""
+        return "scripted"
+
+    def _prepare(self, prompt: Prompt, config: GenerationConfig) -> Any:
+        self.prompts.append(prompt)
+        return prompt
+
+    def _stream(self, prepared: Any, config: GenerationConfig, report: EngineReport) -> Iterator[EngineChunk]:
+        script = self.script
+        text = prepared if isinstance(prepared, str) else " ".join(m.content for m in prepared)
+        report.prompt_tokens = script.prompt_tokens if script.prompt_tokens is not None else len(text.split())
+        report.prompt_cached_tokens = script.prompt_cached_tokens
+        report.engine_decode_tps = script.engine_decode_tps
+        report.engine_prefill_tps = script.engine_prefill_tps
+        limit = min(len(script.chunks), config.max_tokens)
+        for i in range(limit):
+            if script.fail_after is not None and i >= script.fail_after:
+                raise RuntimeError(f"scripted failure after {i} chunks")
+            if i < len(script.delays_s) and script.delays_s[i] > 0:
+                script.sleep(script.delays_s[i])
+            n_tokens = script.tokens_per_chunk[i] if i < len(script.tokens_per_chunk) else 1
+            report.tokens_generated += n_tokens
+            yield EngineChunk(script.chunks[i], n_tokens)
+        report.finish_reason = "length" if limit < len(script.chunks) else script.finish_reason

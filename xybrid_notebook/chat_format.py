@@ -1,0 +1,90 @@
+"""Chat formatting: a GGUF's Jinja template, rendered only in a sandbox.
+
+Both backends render messages here and send the same text to their engine, so a
+side-by-side comparison feeds both engines exactly the same prompt.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Sequence
+
+from .errors import InvalidInput
+from .types import ChatMessage
+
+# Gemma's format; used when the GGUF carries no template (the default model does not).
+# Gemma has no system role: the system prompt is prepended to the first user turn.
+GEMMA_FALLBACK_TEMPLATE = (
+    "{{ bos_token }}"
+    "{% if messages and messages[0]['role'] == 'system' %}"
+    "{% set first_user_prefix = messages[0]['content'] + '\n\n' %}"
+    "{% set loop_messages = messages[1:] %}"
+    "{% else %}"
+    "{% set first_user_prefix = '' %}"
+    "{% set loop_messages = messages %}"
+    "{% endif %}"
+    "{% for message in loop_messages %}"
+    "{% set role = 'model' if message['role'] == 'assistant' else message['role'] %}"
+    "<start_of_turn>{{ role }}\n"
+    "{{ (first_user_prefix if loop.first else '') + message['content'] | trim }}"
+    "<end_of_turn>\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
+)
+
+
+def _raise_template_error(message: str) -> None:
+    raise InvalidInput(f"chat template rejected the messages: {message}")
+
+
+@lru_cache(maxsize=8)
+def _compile(template: str):  # type: ignore[no-untyped-def]
+    from jinja2 import TemplateError
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    env = ImmutableSandboxedEnvironment()
+    env.globals["raise_exception"] = _raise_template_error
+    try:
+        return env.from_string(template)
+    except TemplateError as exc:
+        raise InvalidInput(f"the chat template does not compile: {exc}") from None
+
+
+def render_chat(
+    template: str,
+    messages: Sequence[ChatMessage],
+    *,
+    bos_token: str,
+    eos_token: str,
+    add_generation_prompt: bool = True,
+) -> str:
+    """Render `messages` with a Jinja chat template in an immutable sandbox."""
+    from jinja2 import TemplateError
+    from jinja2.exceptions import SecurityError
+
+    compiled = _compile(template)
+    try:
+        return compiled.render(
+            messages=[{"role": m.role, "content": m.content} for m in messages],
+            bos_token=bos_token,
+            eos_token=eos_token,
+            add_generation_prompt=add_generation_prompt,
+        )
+    except SecurityError as exc:
+        raise InvalidInput(f"the chat template tried an unsafe operation: {exc}") from None
+    except TemplateError as exc:
+        raise InvalidInput(f"the chat template failed: {exc}") from None
+
+
+# ChatML: the most widely trained format; used for non-Gemma models that carry no template.
+CHATML_FALLBACK_TEMPLATE = (
+    "{% for message in messages %}"
+    "<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def fallback_template(architecture: str) -> str:
+    """The template used when the GGUF has none: Gemma's for Gemma models, else ChatML."""
+    return GEMMA_FALLBACK_TEMPLATE if architecture.startswith("gemma") else CHATML_FALLBACK_TEMPLATE

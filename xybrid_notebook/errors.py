@@ -1,0 +1,35 @@
+"""User-facing errors: each says what went wrong and how to fix it, in one line."""
+
+from __future__ import annotations
+
+
+class XybridError(Exception):
+    """Base of every error a user can fix; shown as one line, without a traceback."""
+
+
+class ModelNotFound(XybridError):
+    """The model name or path does not point at a model file."""
+
+
+class ModelNotLoaded(XybridError):
+    """A generation was asked for before any model was loaded."""
+
+
+class InvalidModelFile(XybridError):
+    """The file exists but is not a readable, complete GGUF model."""
+
+
+class InvalidInput(XybridError):
+    """A configuration value, prompt or argument is out of range or malformed."""
+
+
+class BackendUnavailable(XybridError):
+    """The backend is unknown, or its native library is not installed."""
+
+
+class GenerationError(XybridError):
+    """The engine failed while generating."""
+
+
+class GenerationInProgress(XybridError):
+    """A generation was started while another one is still running."""

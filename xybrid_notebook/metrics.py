@@ -1,0 +1,151 @@
+"""The one clock: chunk timestamps in, `GenerationOutput` figures out.
+
+Definitions follow metrics.md exactly. Nothing here knows about UIs or engines.
+Timestamps are kept as integer nanosecond offsets from `t_start` in an
+`array('q')` and token counts in an `array('I')`: 12 bytes per chunk.
+"""
+
+from __future__ import annotations
+
+import time
+from array import array
+from dataclasses import dataclass
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from .types import GenerationOutput
+
+NS_PER_MS = 1_000_000.0
+NS_PER_S = 1_000_000_000.0
+
+
+@dataclass
+class EngineReport:
+    """What the engine itself says about a run; filled by a backend while it streams."""
+
+    tokens_generated: int = 0
+    prompt_tokens: int = 0
+    prompt_cached_tokens: Optional[int] = None
+    engine_decode_tps: Optional[float] = None
+    engine_prefill_tps: Optional[float] = None
+    finish_reason: str = "stop"
+
+
+@dataclass(frozen=True)
+class RunIdentity:
+    """Which engine ran which model, and where."""
+
+    backend: str
+    model_id: str
+    execution_provider: str
+
+
+class ChunkClock:
+    """Timestamps a stream of chunks: `start()`, `stamp()` per chunk, `stop()`."""
+
+    __slots__ = ("_now", "t_start", "t_end", "offsets_ns", "chunk_tokens")
+
+    def __init__(self, now: Callable[[], int] = time.perf_counter_ns) -> None:
+        self._now = now
+        self.t_start = 0
+        self.t_end: Optional[int] = None
+        self.offsets_ns = array("q")
+        self.chunk_tokens = array("I")
+
+    def start(self) -> None:
+        """Take `t_start`: right before the backend is asked to generate."""
+        self.t_start = self._now()
+
+    def stamp(self, n_tokens: int = 1) -> int:
+        """Take `t_i` for a chunk that just arrived; return its offset in ns."""
+        offset = self._now() - self.t_start
+        self.offsets_ns.append(offset)
+        self.chunk_tokens.append(n_tokens)
+        return offset
+
+    def stop(self) -> None:
+        """Take `t_end`: the backend's stream has ended, for whatever reason."""
+        self.t_end = self._now()
+
+    @property
+    def emitted_chunks(self) -> int:
+        """Chunks stamped so far."""
+        return len(self.offsets_ns)
+
+    def build_output(
+        self, text: str, report: EngineReport, identity: RunIdentity, finish_reason: str
+    ) -> GenerationOutput:
+        """Turn the timestamps and the engine's report into every figure of metrics.md."""
+        if self.t_end is None:
+            self.stop()
+        assert self.t_end is not None
+        offsets_ns = np.frombuffer(self.offsets_ns, dtype=np.int64) if self.offsets_ns else np.zeros(0, np.int64)
+        return build_generation_output(
+            offsets_ms=offsets_ns / NS_PER_MS,
+            chunk_tokens=list(self.chunk_tokens),
+            generation_time_ms=(self.t_end - self.t_start) / NS_PER_MS,
+            text=text,
+            report=report,
+            identity=identity,
+            finish_reason=finish_reason,
+        )
+
+
+def itl_percentiles(gaps_ms: np.ndarray) -> tuple[Optional[float], ...]:
+    """p50, p95, p99 of the gaps by linear interpolation; Nones if there are none."""
+    if gaps_ms.size == 0:
+        return (None, None, None)
+    return tuple(float(v) for v in np.percentile(gaps_ms, [50, 95, 99]))
+
+
+def _rate(amount: float, duration_ms: Optional[float]) -> Optional[float]:
+    if duration_ms is None or duration_ms <= 0:
+        return None
+    return amount / (duration_ms / 1000.0)
+
+
+def build_generation_output(
+    *,
+    offsets_ms: np.ndarray,
+    chunk_tokens: Sequence[int],
+    generation_time_ms: float,
+    text: str,
+    report: EngineReport,
+    identity: RunIdentity,
+    finish_reason: str,
+) -> GenerationOutput:
+    """Compute the figures from chunk offsets (ms since `t_start`) and the engine report."""
+    n = int(offsets_ms.size)
+    gaps = np.diff(offsets_ms)
+    p50, p95, p99 = itl_percentiles(gaps)
+    ttft = float(offsets_ms[0]) if n else None
+    decode_tps = None
+    if n >= 2:
+        decode_tps = _rate(report.tokens_generated - chunk_tokens[0], float(offsets_ms[-1] - offsets_ms[0]))
+    computed_prompt = report.prompt_tokens - (report.prompt_cached_tokens or 0)
+    return GenerationOutput(
+        text=text,
+        tokens_generated=report.tokens_generated,
+        prompt_tokens=report.prompt_tokens,
+        prompt_cached_tokens=report.prompt_cached_tokens,
+        generation_time_ms=generation_time_ms,
+        tokens_per_second=_rate(report.tokens_generated, generation_time_ms) or 0.0,
+        ttft_ms=ttft,
+        emitted_chunks=n,
+        inter_chunk_ms=gaps.tolist(),
+        mean_itl_ms=float(gaps.mean()) if n >= 2 else None,
+        p50_itl_ms=p50,
+        p95_itl_ms=p95,
+        p99_itl_ms=p99,
+        decode_tps=decode_tps,
+        prefill_tps=_rate(computed_prompt, ttft),
+        engine_decode_tps=report.engine_decode_tps,
+        engine_prefill_tps=report.engine_prefill_tps,
+        finish_reason=finish_reason,
+        backend=identity.backend,
+        model_id=identity.model_id,
+        execution_provider=identity.execution_provider,
+        chunk_offsets_ms=offsets_ms.tolist(),
+        chunk_tokens=list(chunk_tokens),
+    )
