@@ -88,3 +88,19 @@ CHATML_FALLBACK_TEMPLATE = (
 def fallback_template(architecture: str) -> str:
     """The template used when the GGUF has none: Gemma's for Gemma models, else ChatML."""
     return GEMMA_FALLBACK_TEMPLATE if architecture.startswith("gemma") else CHATML_FALLBACK_TEMPLATE
+
+
+RAW_ROLE = "xybrid_raw"
+
+
+def with_raw_passthrough(template: str) -> str:
+    """Wrap a template so a lone message with role `RAW_ROLE` is sent verbatim.
+
+    mistral.rs applies the chat template to every chat request, even a plain
+    string; this is how a raw prompt reaches it untouched while still streaming.
+    """
+    return (
+        f"{{% if messages|length == 1 and messages[0]['role'] == '{RAW_ROLE}' %}}"
+        "{{ messages[0]['content'] }}"
+        f"{{% else %}}{template}{{% endif %}}"
+    )

@@ -181,14 +181,25 @@ class LlmBackend(ABC):
         return self._run(prompt, config, None)
 
     def generate_streaming(
-        self, messages: Sequence[ChatMessage], config: GenerationConfig, on_token: OnToken
+        self,
+        messages: Sequence[ChatMessage],
+        config: GenerationConfig,
+        on_token: OnToken,
+        *,
+        clock: Optional[ChunkClock] = None,
     ) -> GenerationOutput:
-        """Generate a chat reply, calling `on_token` per chunk; False from it cancels."""
-        return self._run(list(messages), config, on_token)
+        """Generate a chat reply, calling `on_token` per chunk; False from it cancels.
 
-    def generate_raw_streaming(self, prompt: str, config: GenerationConfig, on_token: OnToken) -> GenerationOutput:
+        Pass a `clock` to read each chunk's timestamp (`clock.offsets_ns[token.index]`)
+        from inside `on_token`.
+        """
+        return self._run(list(messages), config, on_token, clock)
+
+    def generate_raw_streaming(
+        self, prompt: str, config: GenerationConfig, on_token: OnToken, *, clock: Optional[ChunkClock] = None
+    ) -> GenerationOutput:
         """Continue a raw prompt, calling `on_token` per chunk; False from it cancels."""
-        return self._run(prompt, config, on_token)
+        return self._run(prompt, config, on_token, clock)
 
     def supports_streaming(self) -> bool:
         """True when the engine delivers text piece by piece (not one final chunk)."""
@@ -211,6 +222,9 @@ class LlmBackend(ABC):
         """Prompt tokens reused from the KV cache on the last call; None if unknown."""
         return None
 
+    def reset_cache(self) -> None:
+        """Forget cached prompt state, so the next call computes its prompt from scratch."""
+
     def wire_label(self) -> Optional[str]:
         """Closed-set engine label ("llamacpp", "mistralrs"); None for test backends."""
         return None
@@ -224,7 +238,13 @@ class LlmBackend(ABC):
         return RunIdentity(self.wire_label() or self.name, self.model_id(), self.execution_provider())
 
     # -- the core ----------------------------------------------------------------------------
-    def _run(self, prompt: Prompt, config: GenerationConfig, on_token: Optional[OnToken]) -> GenerationOutput:
+    def _run(
+        self,
+        prompt: Prompt,
+        config: GenerationConfig,
+        on_token: Optional[OnToken],
+        clock: Optional[ChunkClock] = None,
+    ) -> GenerationOutput:
         config.validate()
         if isinstance(prompt, str):
             check_prompt_text(prompt)
@@ -241,7 +261,8 @@ class LlmBackend(ABC):
             prepared = self._prepare(prompt, config)
             report = EngineReport()
             try:
-                output = timed_stream(self._stream(prepared, config, report), report, self.identity(), on_token)
+                stream = self._stream(prepared, config, report)
+                output = timed_stream(stream, report, self.identity(), on_token, clock)
             except BaseException as exc:
                 self.last_output = getattr(exc, "partial_output", None)
                 raise

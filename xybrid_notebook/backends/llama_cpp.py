@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import ctypes
 import gc
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence
@@ -33,6 +34,14 @@ def import_llama_cpp() -> Any:
     except ImportError as exc:
         raise BackendUnavailable(f"llama-cpp-python is not installed ({exc}): {INSTALL_HINT}") from None
     return llama_cpp
+
+
+def default_thread_count() -> int:
+    """Every core this process may use (llama-cpp-python's own default is half of them)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
@@ -97,7 +106,7 @@ class LlamaCppBackend(LlmBackend):
             self._llama = llama_cpp.Llama(
                 model_path=str(Path(config.model_path)),
                 n_ctx=config.context_length,
-                n_threads=config.n_threads,
+                n_threads=config.n_threads or default_thread_count(),
                 n_gpu_layers=config.n_gpu_layers,
                 verbose=False,
             )
@@ -169,6 +178,12 @@ class LlamaCppBackend(LlmBackend):
             )
         return _Request(tokens, tuple(config.stop))
 
+    def reset_cache(self) -> None:
+        """Clear the KV cache: the next prompt is evaluated in full."""
+        if self._llama is not None:
+            self._llama.reset()
+            self._llama._ctx.kv_cache_clear()
+
     def _reuse_kv_prefix(self, tokens: list[int]) -> int:
         """Keep the longest cached prefix (leaving one token to evaluate); return its length."""
         llama = self._llama
@@ -181,8 +196,7 @@ class LlamaCppBackend(LlmBackend):
         if reuse and llama._ctx.kv_cache_seq_rm(-1, reuse, -1):
             llama.n_tokens = reuse
             return reuse
-        llama.reset()
-        llama._ctx.kv_cache_clear()
+        self.reset_cache()
         return 0
 
     def _stream(self, prepared: _Request, config: GenerationConfig, report: EngineReport) -> Iterator[EngineChunk]:

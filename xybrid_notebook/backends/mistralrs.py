@@ -1,9 +1,9 @@
 """MistralRsBackend: mistral.rs through its Python binding, streamed by chat completion.
 
-The prompt is rendered by `chat_format` (the same text llama.cpp gets) and sent
-pre-templated through the streaming chat-completion API. A template file is
-still handed to the Runner, which refuses a GGUF without one. The model is
-loaded strictly offline: `HF_HUB_OFFLINE=1` and `token_source="none"`.
+mistral.rs applies its chat template to every chat request, so the Runner gets
+our template explicitly (the GGUF's own, else the built-in fallback: the same
+one llama.cpp renders), wrapped so that a raw prompt passes through verbatim.
+The model is loaded strictly offline: `HF_HUB_OFFLINE=1`, `token_source="none"`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import resource
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
-from ..chat_format import fallback_template, render_chat
+from ..chat_format import RAW_ROLE, fallback_template, render_chat, with_raw_passthrough
 from ..errors import BackendUnavailable, InvalidInput, InvalidModelFile
 from ..gguf_header import GgufHeader
 from ..metrics import EngineReport
@@ -80,7 +80,7 @@ class MistralRsBackend(LlmBackend):
             self._runner = mistralrs.Runner(
                 which=mistralrs.Which.GGUF(quantized_model_id=str(path.parent), quantized_filename=path.name),
                 token_source="none",
-                chat_template=str(_write_template_file(self._template)),
+                jinja_explicit=str(_write_template_file(with_raw_passthrough(self._template))),
             )
         except BaseException as exc:  # the binding raises pyo3 PanicException, a BaseException
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
@@ -127,6 +127,10 @@ class MistralRsBackend(LlmBackend):
         self._check_sampling(config)
         text = self.format_prompt(prompt)
         n_prompt = len(self._runner.tokenize_text(text, False, None))
+        if isinstance(prompt, str):
+            messages = [{"role": RAW_ROLE, "content": text}]
+        else:
+            messages = [{"role": m.role, "content": m.content} for m in prompt]
         n_ctx = self.context_length() or 0
         if n_prompt >= n_ctx:
             raise InvalidInput(
@@ -134,7 +138,7 @@ class MistralRsBackend(LlmBackend):
             )
         request = self._lib.ChatCompletionRequest(
             model="default",
-            messages=text,
+            messages=messages,
             max_tokens=min(config.max_tokens, n_ctx - n_prompt),
             temperature=config.temperature,
             top_p=config.top_p,

@@ -1,0 +1,60 @@
+"""Export the run history: every figure with per-chunk timings to JSON, one row per run to CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+from typing import Sequence
+
+from .errors import InvalidInput
+from .session import RunRecord
+
+CSV_COLUMNS = [
+    "index", "started_at", "mode", "backend", "model_id", "execution_provider", "prompt",
+    "max_tokens", "temperature", "tokens_generated", "prompt_tokens", "prompt_cached_tokens",
+    "emitted_chunks", "generation_time_ms", "ttft_ms", "mean_itl_ms", "p50_itl_ms", "p95_itl_ms",
+    "p99_itl_ms", "decode_tps", "prefill_tps", "engine_decode_tps", "engine_prefill_tps",
+    "tokens_per_second", "finish_reason",
+]
+FORMATS = (".json", ".csv")
+
+
+def _csv_text(records: Sequence[RunRecord]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    for record in records:
+        row = {**record.output.to_dict(), **record.to_dict()}
+        row.update(max_tokens=record.config.max_tokens, temperature=record.config.temperature)
+        writer.writerow(row)
+    return buffer.getvalue()
+
+
+def _json_text(records: Sequence[RunRecord]) -> str:
+    return json.dumps({"runs": [r.to_dict() for r in records]}, indent=1, allow_nan=False)
+
+
+def check_export_path(path: Path, force: bool) -> Path:
+    """Refuse paths that cannot be written as the user meant, each with a one-line reason."""
+    if path.suffix.lower() not in FORMATS:
+        raise InvalidInput(f"cannot export to {path.name!r}: use a .json or .csv file name")
+    if path.is_dir():
+        raise InvalidInput(f"{path} is a folder: give a file name inside it, e.g. {path / 'runs.json'}")
+    if not path.parent.is_dir():
+        raise InvalidInput(f"the folder {path.parent} does not exist: create it first")
+    if os.path.lexists(path) and not force:
+        raise InvalidInput(f"{path} already exists: choose another name or add --force to overwrite it")
+    return path
+
+
+def export_history(records: Sequence[RunRecord], path: str | Path, force: bool = False) -> Path:
+    """Write the history to `path` (.json or .csv); never overwrites without `force`."""
+    target = check_export_path(Path(path).expanduser(), force)
+    text = _json_text(records) if target.suffix.lower() == ".json" else _csv_text(records)
+    # "x" creates the file exclusively (and does not follow a symlink onto an existing file).
+    with target.open("w" if force else "x", encoding="utf-8", newline="") as handle:
+        handle.write(text)
+    return target

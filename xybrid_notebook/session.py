@@ -1,0 +1,230 @@
+"""Session: the loaded backend, the default generation config, the conversation and run history.
+
+Everything the magics do goes through here, so it works the same from plain Python.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from .backends import canonical_name, create_backend
+from .backends.base import LlmBackend, OnToken, Prompt
+from .errors import InvalidInput, ModelNotLoaded
+from .metrics import ChunkClock
+from .models import resolve_model
+from .types import ChatMessage, GenerationConfig, GenerationOutput, LlmConfig
+
+DEFAULT_BACKEND = "llama-cpp"
+RunMode = str  # "single" (one user turn), "chat" (the kept conversation) or "raw"
+
+
+@dataclass
+class LoadSummary:
+    """What a load did: which model, where, how big, how long."""
+
+    model_id: str
+    path: Path
+    backend: str
+    execution_provider: str
+    context_length: Optional[int]
+    memory_bytes: Optional[int]
+    load_seconds: float
+
+    def line(self) -> str:
+        """One line for the user."""
+        memory = "–" if self.memory_bytes is None else f"{self.memory_bytes / 2**20:.0f} MiB"
+        return (
+            f"Loaded {self.model_id} on {self.backend} ({self.execution_provider}) | "
+            f"context {self.context_length} | memory {memory} | {self.load_seconds:.2f} s"
+        )
+
+
+@dataclass
+class RunRecord:
+    """One generation of the session, whatever its ending."""
+
+    index: int
+    started_at: datetime
+    mode: RunMode
+    prompt: str
+    config: GenerationConfig
+    output: GenerationOutput
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe: run metadata, the config, and every figure with per-chunk timings."""
+        config = dataclasses.asdict(self.config)
+        config["stop"] = list(self.config.stop)
+        return {
+            "index": self.index,
+            "started_at": self.started_at.isoformat(timespec="milliseconds"),
+            "mode": self.mode,
+            "prompt": self.prompt,
+            "config": config,
+            "output": self.output.to_dict(),
+        }
+
+
+@dataclass
+class Session:
+    """The state behind `%xybrid` and `%%generate`; usable from plain Python too."""
+
+    backend: Optional[LlmBackend] = None
+    defaults: GenerationConfig = field(default_factory=GenerationConfig)
+    system_prompt: Optional[str] = None
+    history: list[RunRecord] = field(default_factory=list)
+    conversation: list[ChatMessage] = field(default_factory=list)
+    backend_factory: Callable[[str], LlmBackend] = create_backend
+
+    # -- models --------------------------------------------------------------------------------
+    def load(
+        self,
+        model: Optional[str] = None,
+        backend: str = DEFAULT_BACKEND,
+        context_length: int = 4096,
+        n_threads: Optional[int] = None,
+        n_gpu_layers: int = 0,
+    ) -> LoadSummary:
+        """Load a model; the previous one stays loaded until the new one has loaded."""
+        config = LlmConfig(resolve_model(model), context_length, n_threads, n_gpu_layers).validate()
+        fresh = self.backend_factory(canonical_name(backend))
+        started = time.perf_counter()
+        fresh.load(config)
+        seconds = time.perf_counter() - started
+        previous, self.backend = self.backend, fresh
+        if previous is not None:
+            previous.unload()
+        self.conversation.clear()
+        return LoadSummary(
+            model_id=fresh.model_id(),
+            path=Path(config.model_path),
+            backend=fresh.wire_label() or fresh.name,
+            execution_provider=fresh.execution_provider(),
+            context_length=fresh.context_length(),
+            memory_bytes=fresh.memory_usage(),
+            load_seconds=seconds,
+        )
+
+    def unload(self) -> bool:
+        """Free the loaded model; False if nothing was loaded."""
+        if self.backend is None:
+            return False
+        backend, self.backend = self.backend, None
+        backend.unload()
+        self.conversation.clear()
+        return True
+
+    def require_backend(self) -> LlmBackend:
+        """The loaded backend, or `ModelNotLoaded` with the command that fixes it."""
+        if self.backend is None or not self.backend.is_loaded():
+            raise ModelNotLoaded("no model is loaded: run %xybrid load (the default model needs no download)")
+        return self.backend
+
+    # -- configuration -------------------------------------------------------------------------
+    def configure(self, **changes: Any) -> GenerationConfig:
+        """Change the default generation config; invalid values leave it unchanged."""
+        system = changes.pop("system", None)
+        updated = dataclasses.replace(self.defaults, **changes).validate()
+        self.defaults = updated
+        if system is not None:
+            self.system_prompt = system or None
+        return updated
+
+    def reset_chat(self) -> int:
+        """Forget the conversation; return how many turns were dropped."""
+        dropped = len(self.conversation)
+        self.conversation.clear()
+        return dropped
+
+    # -- generation ----------------------------------------------------------------------------
+    def build_prompt(self, text: str, mode: RunMode, system: Optional[str] = None) -> Prompt:
+        """The raw text, or the messages (system prompt, kept turns if chatting, this turn)."""
+        if mode == "raw":
+            return text
+        system = system if system is not None else self.system_prompt
+        messages = [ChatMessage.system(system)] if system else []
+        if mode == "chat":
+            messages.extend(self.conversation)
+        messages.append(ChatMessage.user(text))
+        return messages
+
+    def generate(
+        self,
+        text: str,
+        *,
+        mode: RunMode = "single",
+        system: Optional[str] = None,
+        on_token: Optional[OnToken] = None,
+        clock: Optional[ChunkClock] = None,
+        **overrides: Any,
+    ) -> GenerationOutput:
+        """Run one generation and record it; a cancelled or failed run is recorded too."""
+        if mode not in ("single", "chat", "raw"):
+            raise InvalidInput(f"mode must be single, chat or raw, got {mode!r}")
+        backend = self.require_backend()
+        config = dataclasses.replace(self.defaults, **overrides).validate()
+        prompt = self.build_prompt(text, mode, system)
+        started_at = datetime.now()
+        callback = on_token or (lambda token: None)
+        try:
+            if isinstance(prompt, str):
+                output = backend.generate_raw_streaming(prompt, config, callback, clock=clock)
+            else:
+                output = backend.generate_streaming(prompt, config, callback, clock=clock)
+        except BaseException as exc:
+            partial = getattr(exc, "partial_output", None)
+            if partial is not None:
+                self._record(started_at, mode, text, config, partial)
+            raise
+        self._record(started_at, mode, text, config, output)
+        return output
+
+    def _record(
+        self, started_at: datetime, mode: RunMode, text: str, config: GenerationConfig, output: GenerationOutput
+    ) -> None:
+        self.history.append(RunRecord(len(self.history) + 1, started_at, mode, text, config, output))
+        if mode == "chat" and output.text:
+            self.conversation += [ChatMessage.user(text), ChatMessage.assistant(output.text)]
+
+    @property
+    def last_output(self) -> Optional[GenerationOutput]:
+        """The output of the most recent run, if any."""
+        return self.history[-1].output if self.history else None
+
+    def clear_history(self) -> int:
+        """Forget the recorded runs; return how many there were."""
+        count = len(self.history)
+        self.history.clear()
+        return count
+
+    # -- status --------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        """What is loaded, the defaults, the conversation and the history length."""
+        backend = self.backend
+        loaded = backend is not None and backend.is_loaded()
+        return {
+            "loaded": loaded,
+            "model": backend.model_id() if loaded else None,
+            "path": str(backend.config.model_path) if loaded and backend.config else None,
+            "backend": (backend.wire_label() or backend.name) if loaded else None,
+            "execution_provider": backend.execution_provider() if loaded else None,
+            "context_length": backend.context_length() if loaded else None,
+            "memory_bytes": backend.memory_usage() if loaded else None,
+            "defaults": dataclasses.asdict(self.defaults),
+            "system_prompt": self.system_prompt,
+            "chat_turns": len(self.conversation) // 2,
+            "runs": len(self.history),
+        }
+
+
+def prompt_preview(prompt: str, width: int = 40) -> str:
+    """The start of a prompt on one line, for tables."""
+    flat = " ".join(prompt.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+__all__ = ["DEFAULT_BACKEND", "LoadSummary", "RunRecord", "Session", "prompt_preview"]
