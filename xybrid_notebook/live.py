@@ -1,0 +1,178 @@
+"""The live side of a run, with no UI in it: throttles, running figures, point thinning.
+
+Views (the widget dashboard, the text fallback) implement `RunView`; `LiveRun`
+feeds them at a bounded rate whatever the token rate, and once more at the end.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, Optional, Protocol
+
+import numpy as np
+
+from .metrics import NS_PER_MS, ChunkClock, itl_percentiles
+from .types import GenerationOutput, PartialToken
+
+TEXT_INTERVAL_S = 0.1  # about 10 text updates per second at most
+PLOT_INTERVAL_S = 0.25  # about 4 plot updates per second at most
+MAX_PLOT_POINTS = 2000
+
+
+class Throttle:
+    """`due()` is true at most once per interval (and always on the first call)."""
+
+    __slots__ = ("interval_s", "_now", "_next")
+
+    def __init__(self, interval_s: float, now: Callable[[], float] = time.monotonic) -> None:
+        self.interval_s, self._now, self._next = interval_s, now, 0.0
+
+    def due(self) -> bool:
+        """True if the interval has passed since the last true answer."""
+        now = self._now()
+        if now < self._next:
+            return False
+        self._next = now + self.interval_s
+        return True
+
+
+@dataclass
+class LiveFigures:
+    """The stats row while a run is under way (the final one comes from `GenerationOutput`)."""
+
+    chunks: int
+    tokens: int
+    ttft_ms: Optional[float]
+    mean_itl_ms: Optional[float]
+    p50_itl_ms: Optional[float]
+    p95_itl_ms: Optional[float]
+    decode_tps: Optional[float]
+
+
+@dataclass
+class PlotData:
+    """What the latency panel draws: chunk index, gap in ms, running decode rate, hover text."""
+
+    index: np.ndarray
+    gap_ms: np.ndarray
+    decode_tps: np.ndarray
+    hover: list[str]
+    ttft_ms: Optional[float]
+
+
+def thin_points(n: int, cap: int = MAX_PLOT_POINTS, values: Optional[np.ndarray] = None) -> np.ndarray:
+    """Indices of at most about `cap` of `n` points: the newest half kept whole, older ones
+    bucketed keeping each bucket's largest value, so spikes survive thinning."""
+    if n <= cap:
+        return np.arange(n)
+    recent = cap // 2
+    older = n - recent
+    buckets = cap - recent
+    edges = np.linspace(0, older, buckets + 1).astype(np.int64)
+    if values is None:
+        picks = edges[:-1]
+    else:
+        picks = np.array([lo + int(np.argmax(values[lo:hi])) for lo, hi in zip(edges[:-1], edges[1:]) if hi > lo])
+    return np.concatenate([picks, np.arange(older, n)])
+
+
+def running_decode_tps(offsets_ms: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+    """Decode tokens/s after each chunk k >= 2: tokens after the first chunk over t_k - t_1."""
+    if offsets_ms.size < 2:
+        return np.zeros(0)
+    elapsed_s = (offsets_ms[1:] - offsets_ms[0]) / 1000.0
+    decoded = np.cumsum(tokens[1:])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = np.where(elapsed_s > 0, decoded / elapsed_s, np.nan)
+    return rate
+
+
+def _preview(text: str) -> str:
+    return text.replace("\n", "⏎")[:40]
+
+
+def plot_data(offsets_ms: np.ndarray, tokens: np.ndarray, pieces: list[str], cap: int = MAX_PLOT_POINTS) -> PlotData:
+    """Gap per chunk (x = chunk index of the later chunk), running decode rate, thinned to `cap`."""
+    gaps = np.diff(offsets_ms)
+    rates = running_decode_tps(offsets_ms, tokens)
+    keep = thin_points(gaps.size, cap, gaps)
+    index = keep + 1
+    return PlotData(
+        index=index.astype(np.float64),
+        gap_ms=gaps[keep],
+        decode_tps=rates[keep],
+        hover=[_preview(pieces[i]) for i in index],
+        ttft_ms=float(offsets_ms[0]) if offsets_ms.size else None,
+    )
+
+
+class RunView(Protocol):
+    """What a view of a run must do; `LiveRun` decides when."""
+
+    def start(self, title: str) -> None: ...
+    def show_text(self, text: str, final: bool) -> None: ...
+    def show_progress(self, figures: LiveFigures, plot: Optional[PlotData]) -> None: ...
+    def finish(self, output: GenerationOutput, plot: PlotData) -> None: ...
+
+
+class LiveRun:
+    """Feeds a `RunView` from the core's chunk callback at a bounded rate."""
+
+    def __init__(
+        self,
+        view: RunView,
+        clock: ChunkClock,
+        now: Callable[[], float] = time.monotonic,
+        text_interval_s: float = TEXT_INTERVAL_S,
+        plot_interval_s: float = PLOT_INTERVAL_S,
+        plot: bool = True,
+    ) -> None:
+        self.view, self.clock, self.plot = view, clock, plot
+        self._text_due = Throttle(text_interval_s, now).due
+        self._plot_due = Throttle(plot_interval_s, now).due
+        self._pieces: list[str] = []
+        self._shown_chunks = 0
+
+    def on_token(self, token: PartialToken) -> None:
+        """The per-chunk hot path: remember the piece, flush only when a throttle is due."""
+        self._pieces.append(token.token)
+        if self._text_due():
+            self.view.show_text("".join(self._pieces), False)
+            if self._plot_due():
+                self._show_progress()
+
+    def _arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        n = len(self._pieces)
+        offsets = np.frombuffer(self.clock.offsets_ns, dtype=np.int64)[:n] / NS_PER_MS
+        tokens = np.frombuffer(self.clock.chunk_tokens, dtype=np.uint32)[:n].astype(np.float64)
+        return offsets, tokens
+
+    def figures(self) -> LiveFigures:
+        """Running figures from the chunks so far."""
+        offsets, tokens = self._arrays()
+        gaps = np.diff(offsets)
+        p50, p95, _ = itl_percentiles(gaps)
+        rates = running_decode_tps(offsets, tokens)
+        return LiveFigures(
+            chunks=offsets.size,
+            tokens=int(tokens.sum()),
+            ttft_ms=float(offsets[0]) if offsets.size else None,
+            mean_itl_ms=float(gaps.mean()) if gaps.size else None,
+            p50_itl_ms=p50,
+            p95_itl_ms=p95,
+            decode_tps=float(rates[-1]) if rates.size and np.isfinite(rates[-1]) else None,
+        )
+
+    def _show_progress(self) -> None:
+        offsets, tokens = self._arrays()
+        plot = plot_data(offsets, tokens, self._pieces) if self.plot else None
+        self.view.show_progress(self.figures(), plot)
+
+    def finish(self, output: GenerationOutput) -> None:
+        """The final flush: full text, every figure, the whole (capped) plot."""
+        offsets = np.asarray(output.chunk_offsets_ms, dtype=np.float64)
+        tokens = np.asarray(output.chunk_tokens, dtype=np.float64)
+        pieces = self._pieces if len(self._pieces) == offsets.size else [output.text] * offsets.size
+        self.view.show_text(output.text, True)
+        self.view.finish(output, plot_data(offsets, tokens, pieces))

@@ -1,0 +1,319 @@
+"""`%xybrid` and `%%generate`: parse, delegate to the `Session`, render. Nothing else."""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any, Callable, Optional
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.display import display
+
+from .backends import available_backends
+from .errors import XybridError
+from .export import export_history
+from .live import LiveRun, PlotData, plot_data
+from .metrics import ChunkClock
+from .models import CATALOG
+from .session import DEFAULT_BACKEND, Session
+from .types import GenerationOutput
+from .widgets.tables import Table, history_table, key_value_table
+from .widgets.text_view import TextView
+
+LAST_OUTPUT_NAME = "_xybrid_last"
+SUBCOMMANDS = ("load", "unload", "status", "config", "backends", "models", "history", "export", "chat", "help")
+
+
+def user_errors(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Show a user-fixable error as one line (UsageError), never a traceback."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except XybridError as exc:
+            raise UsageError(f"{type(exc).__name__}: {exc}") from None
+
+    return wrapper
+
+
+def _parse(func: Callable[..., Any], line: str) -> Any:
+    try:
+        return parse_argstring(func, line)
+    except UsageError as exc:
+        raise UsageError(f"{exc} (see %xybrid help)") from None
+
+
+# -- %xybrid subcommand signatures (argparse through IPython's magic_arguments) ---------------
+@magic_arguments()
+@argument("model", nargs="?", default=None, help="catalog name or .gguf path (default: gemma3-270m)")
+@argument("--backend", default=DEFAULT_BACKEND, help="llama-cpp or mistralrs")
+@argument("--ctx", type=int, default=4096, help="context length in tokens")
+@argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+@argument("--gpu-layers", type=int, default=0, help="layers to offload to a GPU")
+def _load_args(line: str) -> None:
+    """%xybrid load [MODEL] [--backend B] [--ctx N] [--threads N] [--gpu-layers N]"""
+
+
+@magic_arguments()
+@argument("--max-tokens", type=int)
+@argument("--temperature", type=float)
+@argument("--top-p", type=float)
+@argument("--top-k", type=int)
+@argument("--min-p", type=float)
+@argument("--repeat-penalty", type=float)
+@argument("--seed", type=int)
+@argument("--system", default=None, help="system prompt ('' clears it)")
+def _config_args(line: str) -> None:
+    """%xybrid config [--max-tokens N] [--temperature T] [...] [--system TEXT]"""
+
+
+@magic_arguments()
+@argument("--clear", action="store_true", help="forget every recorded run")
+def _history_args(line: str) -> None:
+    """%xybrid history [--clear]"""
+
+
+@magic_arguments()
+@argument("path", help="a .json (every figure, per-chunk timings) or .csv (one row per run) file")
+@argument("--force", action="store_true", help="overwrite an existing file")
+def _export_args(line: str) -> None:
+    """%xybrid export PATH [--force]"""
+
+
+@magic_arguments()
+@argument("--reset", action="store_true", help="forget the conversation")
+def _chat_args(line: str) -> None:
+    """%xybrid chat [--reset]"""
+
+
+@magic_arguments()
+@argument("-n", "--max-tokens", type=int)
+@argument("-t", "--temperature", type=float)
+@argument("--top-p", type=float)
+@argument("--top-k", type=int)
+@argument("--min-p", type=float)
+@argument("--repeat-penalty", type=float)
+@argument("--seed", type=int)
+@argument("--system", default=None, help="system prompt for this cell")
+@argument("--raw", action="store_true", help="send the body as a raw prompt, no chat template")
+@argument("--chat", action="store_true", help="continue the session's conversation")
+@argument("--stop", nargs="+", default=None, help="stop sequences")
+@argument("--no-plot", action="store_true", help="no latency panel")
+@argument("--compare-last", action="store_true", help="overlay the previous run in grey")
+@argument("--text", action="store_true", help="plain-text output instead of widgets")
+@argument("-o", "--out", default=None, help="also store the GenerationOutput in this variable")
+def _generate_args(line: str) -> None:
+    """%%generate [options]; the cell body is the prompt."""
+
+
+SAMPLING_FIELDS = ("max_tokens", "temperature", "top_p", "top_k", "min_p", "repeat_penalty", "seed")
+
+
+def _overrides(args: Any) -> dict[str, Any]:
+    changes = {name: getattr(args, name) for name in SAMPLING_FIELDS if getattr(args, name) is not None}
+    if getattr(args, "stop", None):
+        changes["stop"] = tuple(args.stop)
+    return changes
+
+
+def _widgets_wanted(shell: Any, forced_text: bool) -> bool:
+    if forced_text or os.environ.get("XYBRID_VIEW", "").lower() == "text":
+        return False
+    return type(shell).__name__ == "ZMQInteractiveShell"
+
+
+def _previous_plot(session: Session) -> Optional[PlotData]:
+    last = session.last_output
+    if last is None or last.emitted_chunks < 2:
+        return None
+    offsets = last.chunk_offsets_ms
+    return plot_data(_array(offsets), _array(last.chunk_tokens), [""] * len(offsets))
+
+
+def _array(values: list[Any]) -> Any:
+    import numpy as np
+
+    return np.asarray(values, dtype=np.float64)
+
+
+def help_text() -> str:
+    """Every subcommand with its usage line."""
+    lines = ["%xybrid SUBCOMMAND [options]:"]
+    for func in (_load_args, _config_args, _history_args, _export_args, _chat_args):
+        lines.append("  " + (func.__doc__ or "").strip())
+    lines += [
+        "  %xybrid unload | status | backends | models | help",
+        "  %%generate [-n N] [-t T] [--top-p P] [--top-k K] [--min-p P] [--seed S] [--system TEXT]",
+        "             [--raw | --chat] [--stop S ...] [--no-plot] [--compare-last] [--text] [-o VAR]",
+    ]
+    return "\n".join(lines)
+
+
+@magics_class
+class XybridMagics(Magics):
+    """The `%xybrid` line magic and the `%%generate` cell magic over one `Session`."""
+
+    def __init__(self, shell: Any, session: Optional[Session] = None) -> None:
+        super().__init__(shell)
+        self.session = session or Session()
+
+    # -- %xybrid ---------------------------------------------------------------------------------
+    @line_magic
+    @user_errors
+    def xybrid(self, line: str) -> Any:
+        """`%xybrid SUBCOMMAND ...`; `%xybrid help` lists them."""
+        command, _, rest = line.strip().partition(" ")
+        if command in ("", "help"):
+            print(help_text())
+            return None
+        if command not in SUBCOMMANDS:
+            raise UsageError(f"unknown subcommand {command!r}: choose one of {', '.join(SUBCOMMANDS)}")
+        return getattr(self, f"_cmd_{command}")(rest)
+
+    def _no_arguments(self, command: str, rest: str) -> None:
+        if rest.strip():
+            raise UsageError(f"%xybrid {command} takes no arguments, got {rest.strip()!r}")
+
+    def _cmd_load(self, rest: str) -> None:
+        args = _parse(_load_args, rest)
+        target = args.model or "the default model"
+        print(f"Loading {target} on {args.backend}…", flush=True)
+        summary = self.session.load(args.model, args.backend, args.ctx, args.threads, args.gpu_layers)
+        print(summary.line())
+
+    def _cmd_unload(self, rest: str) -> None:
+        self._no_arguments("unload", rest)
+        print("Model unloaded." if self.session.unload() else "Nothing was loaded.")
+
+    def _cmd_status(self, rest: str) -> Table:
+        self._no_arguments("status", rest)
+        status = self.session.status()
+        memory = status.pop("memory_bytes")
+        status["memory"] = None if memory is None else f"{memory / 2**20:.0f} MiB"
+        defaults = status.pop("defaults")
+        status.update({f"default {k}": v for k, v in defaults.items()})
+        return key_value_table(status, "xybrid status")
+
+    def _cmd_config(self, rest: str) -> Table:
+        args = _parse(_config_args, rest)
+        changes = _overrides(args)
+        if args.system is not None:
+            changes["system"] = args.system
+        config = self.session.configure(**changes) if changes else self.session.defaults
+        shown = {**vars(config), "stop": list(config.stop), "system": self.session.system_prompt}
+        return key_value_table(shown, "generation defaults" + (" (updated)" if changes else ""))
+
+    def _cmd_backends(self, rest: str) -> Table:
+        self._no_arguments("backends", rest)
+        rows = [[name, "usable" if reason is None else reason] for name, reason in available_backends().items()]
+        return Table(["backend", "status"], rows)
+
+    def _cmd_models(self, rest: str) -> Table:
+        self._no_arguments("models", rest)
+        rows = [
+            [e.name, e.description, e.cached_path() if e.is_cached() else f"not yet written (pip: {e.package})"]
+            for e in CATALOG.values()
+        ]
+        return Table(["name", "model", "file"], rows)
+
+    def _cmd_history(self, rest: str) -> Optional[Table]:
+        args = _parse(_history_args, rest)
+        if args.clear:
+            print(f"Forgot {self.session.clear_history()} run(s).")
+            return None
+        return history_table(self.session.history)
+
+    def _cmd_export(self, rest: str) -> None:
+        args = _parse(_export_args, rest)
+        path = export_history(self.session.history, args.path, force=args.force)
+        print(f"Wrote {len(self.session.history)} run(s) to {path}")
+
+    def _cmd_chat(self, rest: str) -> None:
+        args = _parse(_chat_args, rest)
+        if args.reset:
+            print(f"Conversation cleared ({self.session.reset_chat() // 2} turn(s)).")
+        else:
+            turns = len(self.session.conversation) // 2
+            print(f"{turns} turn(s) kept; %%generate --chat continues, %xybrid chat --reset clears.")
+
+    # -- %%generate ------------------------------------------------------------------------------
+    @cell_magic
+    @user_errors
+    def generate(self, line: str, cell: str) -> None:
+        """`%%generate [options]`: stream the model's answer to the cell body, with live latency."""
+        args = _parse(_generate_args, line)
+        if not cell or not cell.strip():
+            raise UsageError("the cell is empty: write the prompt in the cell body, below %%generate")
+        if args.raw and args.chat:
+            raise UsageError("--raw and --chat exclude each other: pick one")
+        if args.out is not None and not args.out.isidentifier():
+            raise UsageError(f"-o needs a Python variable name, got {args.out!r}")
+        backend = self.session.require_backend()
+        self.session.configure()  # surfaces a broken default config before any output
+        clock = ChunkClock()
+        view = self._make_view(args)
+        live = LiveRun(view, clock, plot=not args.no_plot)
+        mode = "raw" if args.raw else "chat" if args.chat else "single"
+        view.start(f"{backend.model_id()} · {backend.wire_label() or backend.name} · {mode}")
+        output = self._run(live, cell.strip("\n"), mode, args, clock)
+        if output is not None:
+            self.shell.user_ns[LAST_OUTPUT_NAME] = output
+            if args.out:
+                self.shell.user_ns[args.out] = output
+
+    def _make_view(self, args: Any) -> Any:
+        if not _widgets_wanted(self.shell, args.text):
+            return TextView()
+        from .widgets.dashboard import Dashboard
+
+        dashboard = Dashboard(plot=not args.no_plot, previous=_previous_plot(self.session) if args.compare_last else None)
+        dashboard.display()
+        return dashboard
+
+    def _run(self, live: LiveRun, text: str, mode: str, args: Any, clock: ChunkClock) -> Optional[GenerationOutput]:
+        try:
+            output = self.session.generate(
+                text, mode=mode, system=args.system, on_token=live.on_token, clock=clock, **_overrides(args)
+            )
+        except KeyboardInterrupt as exc:
+            partial = getattr(exc, "partial_output", None)
+            if partial is None:
+                print("Cancelled before the generation started.")
+                return None
+            live.finish(partial)
+            return partial
+        except Exception as exc:
+            partial = getattr(exc, "partial_output", None)
+            if partial is not None:
+                live.finish(partial)
+            if isinstance(exc, XybridError):
+                raise
+            raise UsageError(f"the generation stopped: {type(exc).__name__}: {exc}") from None
+        live.finish(output)
+        return output
+
+
+_REGISTERED: dict[int, XybridMagics] = {}
+
+
+def register(ipython: Any) -> XybridMagics:
+    """Register the magics on a shell (what `%load_ext` calls)."""
+    magics = XybridMagics(ipython)
+    ipython.register_magics(magics)
+    _REGISTERED[id(ipython)] = magics
+    return magics
+
+
+def unregister(ipython: Any) -> None:
+    """Remove the magics and free the model (what `%unload_ext` calls)."""
+    magics = _REGISTERED.pop(id(ipython), None)
+    if magics is None:
+        return
+    magics.session.unload()
+    for kind, names in (("line", ["xybrid"]), ("cell", ["generate"])):
+        for name in names:
+            ipython.magics_manager.magics[kind].pop(name, None)
+    ipython.magics_manager.registry.pop(type(magics).__name__, None)

@@ -1,0 +1,1 @@
+"""Notebook views of a run: the ipywidgets dashboard and the plain-text fallback."""
