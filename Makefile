@@ -21,8 +21,14 @@ install: $(STAMP)
 demo: install
 	$(PY) -m xybrid_notebook
 
-test: install
+test: install browser-deps
 	$(PY) -m pytest
+
+# Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser).
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
 bench: install
 	$(PY) benchmarks/run.py

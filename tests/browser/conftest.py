@@ -1,0 +1,154 @@
+"""A real JupyterLab on loopback and a headless Debian Chromium driven by Playwright.
+
+The server runs on a free port, without a token, in a temporary copy of the
+example notebooks, and is stopped (its whole process group) whatever happens.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = REPO / "test-artifacts" / "browser"
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Lab:
+    """A running JupyterLab: its URL, its notebook folder and its runtime folder."""
+
+    url: str
+    root: Path
+    runtime: Path
+
+    def api(self, path: str, method: str = "GET") -> Any:
+        request = urllib.request.Request(f"{self.url}/{path}", method=method)
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read() or b"null")
+
+    def kernel_eval(self, expression: str) -> Any:
+        """Evaluate a JSON-able expression in the notebook's kernel, through a second client."""
+        from jupyter_client import BlockingKernelClient, find_connection_file
+
+        kernel_id = self.api("api/kernels")[0]["id"]
+        client = BlockingKernelClient(connection_file=find_connection_file(f"kernel-{kernel_id}.json", path=[str(self.runtime)]))
+        client.load_connection_file()
+        client.start_channels()
+        printed: list[str] = []
+
+        def keep_stdout(msg: dict) -> None:
+            if msg["msg_type"] == "stream" and msg["content"]["name"] == "stdout":
+                printed.append(msg["content"]["text"])
+
+        try:
+            code = f"import json as _json; print(_json.dumps({expression}))"
+            reply = client.execute_interactive(code, timeout=30, output_hook=keep_stdout)
+        finally:
+            client.stop_channels()
+        assert reply["content"]["status"] == "ok", reply["content"]
+        return json.loads("".join(printed))
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """JupyterLab on 127.0.0.1 with no token, serving a copy of example_notebooks."""
+    root = tmp_path_factory.mktemp("lab")
+    runtime = tmp_path_factory.mktemp("runtime")
+    for notebook in (REPO / "example_notebooks").glob("*.ipynb"):
+        shutil.copy(notebook, root / notebook.name)
+    settings = tmp_path_factory.mktemp("lab-settings")
+    notification = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    notification.parent.mkdir(parents=True)
+    notification.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    port = _free_port()
+    env = {
+        **os.environ,
+        "JUPYTER_RUNTIME_DIR": str(runtime),
+        "JUPYTERLAB_SETTINGS_DIR": str(settings),
+        "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path_factory.mktemp("lab-workspaces")),
+        "HF_HUB_OFFLINE": "1",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
+         "--IdentityProvider.token=", "--ServerApp.password=", f"--ServerApp.root_dir={root}",
+         "--ServerApp.allow_root=True", "--LabApp.news_url="],
+        cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=open(runtime / "server.log", "w"),
+        start_new_session=True,
+    )
+    lab = Lab(f"http://127.0.0.1:{port}", root, runtime)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                lab.api("api/status")
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("JupyterLab did not start:\n" + (runtime / "server.log").read_text()[-3000:])
+                time.sleep(0.3)
+        yield lab
+    finally:
+        _stop_group(process)
+
+
+def _stop_group(process: subprocess.Popen) -> None:
+    """Stop the server and every kernel it started (they share its process group)."""
+    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Headless Debian Chromium (never a downloaded browser)."""
+    if not CHROMIUM.exists():
+        pytest.fail("Chromium is missing: `make test` installs it (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A fresh page; a screenshot of it is saved under test-artifacts/browser at the end."""
+    context = browser.new_context(viewport={"width": 1280, "height": 1400})
+    page = context.new_page()
+    yield page
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    try:
+        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=False)
+    finally:
+        context.close()
