@@ -18,8 +18,15 @@ $(STAMP): pyproject.toml | $(PY)
 
 install: $(STAMP)
 
+# Runs the quickstart notebook headless and writes demo/01_quickstart.html;
+# `make demo LAB=1` opens it in JupyterLab instead.
 demo: install
-	$(PY) -m xybrid_notebook
+ifdef LAB
+	$(PY) -m jupyter lab example_notebooks/01_quickstart.ipynb
+else
+	$(PY) -m jupyter nbconvert --to html --execute example_notebooks/01_quickstart.ipynb --output-dir demo
+	@echo "Open demo/01_quickstart.html, or run 'make demo LAB=1' to watch it live in JupyterLab."
+endif
 
 test: install browser-deps
 	$(PY) -m pytest
@@ -34,4 +41,4 @@ bench: install
 	$(PY) benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info test-artifacts
+	rm -rf $(VENV) build *.egg-info test-artifacts demo

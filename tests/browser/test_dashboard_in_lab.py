@@ -11,7 +11,7 @@ import pytest
 
 from xybrid_notebook.widgets.stats import fmt_ms
 
-from .conftest import Lab
+from .conftest import ARTIFACTS, Lab
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -107,7 +107,8 @@ def test_quickstart_streams_text_and_plot_live_with_right_stats(page: Any, lab: 
     )
     assert plot["points"] == first["emitted_chunks"] - 1
     assert "ms" in plot["y"] and "tokens/s" in plot["y2"] and "chunk" in plot["x"]
-    page.locator(".xybrid-dashboard").first.scroll_into_view_if_needed()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.locator(".jp-Cell:has(.xybrid-dashboard)").first.screenshot(path=str(ARTIFACTS / "dashboard.png"))
 
 
 def test_stop_cancels_within_a_second_and_the_next_cell_runs(page: Any, lab: Lab) -> None:

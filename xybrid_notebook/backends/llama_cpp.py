@@ -23,6 +23,7 @@ from ..gguf_header import GgufHeader
 from ..metrics import EngineReport
 from ..types import GenerationConfig, LlmConfig
 from .base import EngineChunk, LlmBackend, Prompt
+from .native_output import captured_native_output
 
 INSTALL_HINT = "pip install llama-cpp-python"
 
@@ -103,15 +104,17 @@ class LlamaCppBackend(LlmBackend):
     def _load(self, config: LlmConfig, header: GgufHeader) -> None:
         llama_cpp = import_llama_cpp()
         try:
-            self._llama = llama_cpp.Llama(
-                model_path=str(Path(config.model_path)),
-                n_ctx=config.context_length,
-                n_threads=config.n_threads or default_thread_count(),
-                n_gpu_layers=config.n_gpu_layers,
-                verbose=False,
-            )
+            with captured_native_output() as native_log:
+                self._llama = llama_cpp.Llama(
+                    model_path=str(Path(config.model_path)),
+                    n_ctx=config.context_length,
+                    n_threads=config.n_threads or default_thread_count(),
+                    n_gpu_layers=config.n_gpu_layers,
+                    verbose=False,
+                )
         except ValueError as exc:
-            raise InvalidModelFile(f"llama.cpp could not load {config.model_path}: {exc}") from None
+            detail = native_log[-1] if native_log else str(exc)
+            raise InvalidModelFile(f"llama.cpp could not load {config.model_path}: {detail}") from None
         model = self._llama._model
         self._pieces = _PieceTable(llama_cpp, model.vocab)
         self._bos_text = model.token_get_text(model.token_bos())

@@ -22,6 +22,7 @@ from ..metrics import EngineReport
 from ..models import cache_dir
 from ..types import GenerationConfig, LlmConfig
 from .base import EngineChunk, LlmBackend, Prompt
+from .native_output import captured_native_output
 
 INSTALL_HINT = "pip install mistralrs"
 _FINISH_REASONS = {"stop": "stop", "length": "length", "eos": "stop", "canceled": "cancelled"}
@@ -77,11 +78,12 @@ class MistralRsBackend(LlmBackend):
         self._template = config.chat_template or header.chat_template or fallback_template(header.architecture)
         before = _rss_bytes()
         try:
-            self._runner = mistralrs.Runner(
-                which=mistralrs.Which.GGUF(quantized_model_id=str(path.parent), quantized_filename=path.name),
-                token_source="none",
-                jinja_explicit=str(_write_template_file(with_raw_passthrough(self._template))),
-            )
+            with captured_native_output():
+                self._runner = mistralrs.Runner(
+                    which=mistralrs.Which.GGUF(quantized_model_id=str(path.parent), quantized_filename=path.name),
+                    token_source="none",
+                    jinja_explicit=str(_write_template_file(with_raw_passthrough(self._template))),
+                )
         except BaseException as exc:  # the binding raises pyo3 PanicException, a BaseException
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 raise

@@ -1,0 +1,47 @@
+"""Keep native libraries' start-up chatter (written straight to fds 1 and 2) out of the notebook."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from contextlib import ExitStack, contextmanager
+from typing import Iterator
+
+
+@contextmanager
+def _redirected(fd: int, lines: list[str]) -> Iterator[None]:
+    try:
+        saved = os.dup(fd)
+    except OSError:  # no such descriptor: nothing to capture
+        yield
+        return
+    with tempfile.TemporaryFile(mode="w+b") as sink:
+        os.dup2(sink.fileno(), fd)
+        try:
+            yield
+        finally:
+            os.dup2(saved, fd)
+            os.close(saved)
+            sink.seek(0)
+            lines.extend(sink.read().decode("utf-8", errors="replace").splitlines())
+
+
+@contextmanager
+def captured_native_output() -> Iterator[list[str]]:
+    """Point fds 1 and 2 at temporary files while the block runs; the list holds their lines after.
+
+    llama.cpp and mistral.rs log with fprintf/tracing straight to the process's
+    descriptors, which a Jupyter kernel forwards into the cell. Callers put the
+    last captured line into their error message when loading fails.
+    """
+    lines: list[str] = []
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    with ExitStack() as stack:
+        for fd in (1, 2):
+            stack.enter_context(_redirected(fd, lines))
+        yield lines
