@@ -16,7 +16,8 @@ from .metrics import NS_PER_MS, ChunkClock, itl_percentiles
 from .types import GenerationOutput, PartialToken
 
 TEXT_INTERVAL_S = 0.1  # about 10 text updates per second at most
-PLOT_INTERVAL_S = 0.25  # about 4 plot updates per second at most
+PLOT_INTERVAL_S = 0.25  # about 4 plot updates per second at most (2 comm messages each)
+STATS_INTERVAL_S = 0.5  # about 2 live stats updates per second: 10 + 8 + 2 <= 20 messages/s
 MAX_PLOT_POINTS = 2000
 
 
@@ -112,7 +113,7 @@ class RunView(Protocol):
 
     def start(self, title: str) -> None: ...
     def show_text(self, text: str, final: bool) -> None: ...
-    def show_progress(self, figures: LiveFigures, plot: Optional[PlotData]) -> None: ...
+    def show_progress(self, figures: Optional[LiveFigures], plot: Optional[PlotData]) -> None: ...
     def finish(self, output: GenerationOutput, plot: PlotData) -> None: ...
 
 
@@ -131,8 +132,8 @@ class LiveRun:
         self.view, self.clock, self.plot = view, clock, plot
         self._text_due = Throttle(text_interval_s, now).due
         self._plot_due = Throttle(plot_interval_s, now).due
+        self._stats_due = Throttle(STATS_INTERVAL_S, now).due
         self._pieces: list[str] = []
-        self._shown_chunks = 0
 
     def on_token(self, token: PartialToken) -> None:
         """The per-chunk hot path: remember the piece, flush only when a throttle is due."""
@@ -167,7 +168,7 @@ class LiveRun:
     def _show_progress(self) -> None:
         offsets, tokens = self._arrays()
         plot = plot_data(offsets, tokens, self._pieces) if self.plot else None
-        self.view.show_progress(self.figures(), plot)
+        self.view.show_progress(self.figures() if self._stats_due() else None, plot)
 
     def finish(self, output: GenerationOutput) -> None:
         """The final flush: full text, every figure, the whole (capped) plot."""

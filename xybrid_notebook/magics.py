@@ -181,7 +181,12 @@ class XybridMagics(Magics):
         args = _parse(_load_args, rest)
         target = args.model or "the default model"
         print(f"Loading {target} on {args.backend}…", flush=True)
-        summary = self.session.load(args.model, args.backend, args.ctx, args.threads, args.gpu_layers)
+        try:
+            summary = self.session.load(args.model, args.backend, args.ctx, args.threads, args.gpu_layers)
+        except KeyboardInterrupt:
+            kept = self.session.backend.model_id() if self.session.backend else "nothing"
+            print(f"Load cancelled; {kept} stays loaded.")
+            return
         print(summary.line())
 
     def _cmd_unload(self, rest: str) -> None:

@@ -68,9 +68,10 @@ class Dashboard:
         """Replace the streamed text."""
         self.stream.show(text)
 
-    def show_progress(self, figures: LiveFigures, plot: Optional[PlotData]) -> None:
-        """Live stats and, if plotting, the panel; both in as few messages as possible."""
-        self.stats.value = stats_html(stats_items(figures))
+    def show_progress(self, figures: Optional[LiveFigures], plot: Optional[PlotData]) -> None:
+        """Live stats (when due) and, if plotting, the panel."""
+        if figures is not None:
+            self.stats.value = stats_html(stats_items(figures))
         if plot is not None and self.panel is not None:
             self.panel.show(plot)
 

@@ -32,7 +32,7 @@ class TextView:
             self.stream.flush()
             self._printed = len(text)
 
-    def show_progress(self, figures: LiveFigures, plot: Optional[PlotData]) -> None:
+    def show_progress(self, figures: Optional[LiveFigures], plot: Optional[PlotData]) -> None:
         """Progress lives in the streamed text itself."""
 
     def finish(self, output: GenerationOutput, plot: PlotData) -> None:

@@ -1,0 +1,53 @@
+"""3: widget traffic during a run at the scripted backend's top rate, in a real kernel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .kernel import BenchKernel
+
+SETUP = """
+%load_ext xybrid_notebook
+from xybrid_notebook.backends import register_backend
+from xybrid_notebook.backends.scripted import Script, ScriptedBackend
+"""
+RUN = """
+register_backend('scripted', lambda: ScriptedBackend(Script(chunks=['tok '] * {n}, delays_s=[{delay}] * {n})))
+%xybrid load --backend scripted
+"""
+GENERATE = "get_ipython().run_cell_magic('generate', '-n {n}', 'go')"
+
+
+def _one_run(kernel: BenchKernel, n: int, delay: float) -> dict[str, Any]:
+    for code in (RUN.format(n=n, delay=delay), GENERATE.format(n=n)):
+        run = kernel.run(code)
+        if run.status != "ok":
+            raise RuntimeError(run.error)
+    figures = kernel.value("{'seconds': _xybrid_last.generation_time_ms / 1000, 'chunks': _xybrid_last.emitted_chunks}")
+    messages = [m for m in run.comm_messages if m["type"] == "comm_msg"]
+    plot = [m["bytes"] for m in messages if "_widget_data" in m["keys"] or "_js2py_restyle" in m["keys"]]
+    custom = [m["bytes"] for m in messages if not m["keys"]]
+    seconds = max(figures["seconds"], 1e-9)
+    return {
+        "chunks": figures["chunks"],
+        "seconds": seconds,
+        "chunks_per_second": figures["chunks"] / seconds,
+        "comm_messages": len(messages),
+        "messages_per_second": len(messages) / seconds,
+        "max_bytes_per_plot_update": max(plot + custom) if plot or custom else 0,
+        "total_bytes": sum(m["bytes"] for m in messages),
+    }
+
+
+def widget_traffic() -> dict[str, Any]:
+    """A short and a ten-times longer run: messages per second, and bytes per update bounded."""
+    kernel = BenchKernel()
+    try:
+        setup = kernel.run(SETUP)
+        if setup.status != "ok":
+            raise RuntimeError(setup.error)
+        short = _one_run(kernel, 5_000, 0.0004)
+        long = _one_run(kernel, 50_000, 0.0)
+    finally:
+        kernel.close()
+    return {"short": short, "long": long, "target_messages_per_second": 20}
