@@ -293,12 +293,20 @@ class XybridMagics(Magics):
         except Exception as exc:
             partial = getattr(exc, "partial_output", None)
             if partial is not None:
-                live.finish(partial)
+                _show_partial(live, partial)
             if isinstance(exc, XybridError):
                 raise
             raise UsageError(f"the generation stopped: {type(exc).__name__}: {exc}") from None
         live.finish(output)
         return output
+
+
+def _show_partial(live: LiveRun, partial: GenerationOutput) -> None:
+    """Render a failed run's partial output; a broken view must not hide the original error."""
+    try:
+        live.finish(partial)
+    except Exception:
+        pass
 
 
 _REGISTERED: dict[int, XybridMagics] = {}

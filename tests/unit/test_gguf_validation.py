@@ -78,14 +78,31 @@ def test_every_broken_file_is_one_clear_error(model_path: Path, tmp_path: Path) 
         assert "\n" not in message and str(path) in message, label
 
 
-def test_unreadable_file_says_permission(model_path: Path, tmp_path: Path) -> None:
-    if os.geteuid() == 0:
-        pytest.skip("root reads files without read permission")
+CHECK_AS_USER = """
+import sys
+from xybrid_notebook.errors import InvalidModelFile
+from xybrid_notebook.gguf_header import read_gguf_header
+try:
+    read_gguf_header(sys.argv[1])
+except InvalidModelFile as exc:
+    print(exc)
+"""
+
+
+def test_unreadable_file_says_permission(tmp_path: Path) -> None:
     locked = tmp_path / "locked.gguf"
     locked.write_bytes(b"GGUF")
     locked.chmod(0)
-    with pytest.raises(InvalidModelFile, match="permission"):
-        read_gguf_header(locked)
+    tmp_path.chmod(0o755)
+    if os.geteuid() != 0:
+        with pytest.raises(InvalidModelFile, match="permission"):
+            read_gguf_header(locked)
+        return
+    # root reads anything: check without the capabilities that let it (util-linux setpriv)
+    drop = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+    result = subprocess.run([*drop, sys.executable, "-c", CHECK_AS_USER, str(locked)], capture_output=True, text=True,
+                            timeout=60)
+    assert "permission denied" in result.stdout, result.stderr[-2000:]
 
 
 def test_missing_paths_and_folders(tmp_path: Path) -> None:
