@@ -23,6 +23,10 @@ class InvalidInput(XybridError):
     """A configuration value, prompt or argument is out of range or malformed."""
 
 
+class PromptTooLong(InvalidInput):
+    """The prompt does not fit the loaded model's context."""
+
+
 class BackendUnavailable(XybridError):
     """The backend is unknown, or its native library is not installed."""
 

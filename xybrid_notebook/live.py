@@ -137,6 +137,8 @@ class LiveRun:
 
     def on_token(self, token: PartialToken) -> None:
         """The per-chunk hot path: remember the piece, flush only when a throttle is due."""
+        if token.index == 0:  # a new attempt (a route fallback) starts over
+            self._pieces.clear()
         self._pieces.append(token.token)
         if self._text_due():
             self.view.show_text("".join(self._pieces), False)

@@ -23,7 +23,9 @@ from .widgets.tables import Table, history_table, key_value_table
 from .widgets.text_view import TextView
 
 LAST_OUTPUT_NAME = "_xybrid_last"
-SUBCOMMANDS = ("load", "unload", "status", "config", "backends", "models", "history", "export", "chat", "help")
+SUBCOMMANDS = (
+    "load", "unload", "status", "config", "backends", "models", "history", "export", "chat", "route", "help",
+)
 
 
 def user_errors(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -53,8 +55,17 @@ def _parse(func: Callable[..., Any], line: str) -> Any:
 @argument("--ctx", type=int, default=4096, help="context length in tokens")
 @argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
 @argument("--gpu-layers", type=int, default=0, help="layers to offload to a GPU")
+@argument("--url", default=None, help="remote only: the server's base URL, e.g. http://127.0.0.1:8000/v1")
+@argument("--api-key-env", default=None, help="remote only: the environment variable holding the API key")
+@argument("--timeout", type=float, default=30.0, help="remote only: seconds to wait for the first byte")
 def _load_args(line: str) -> None:
-    """%xybrid load [MODEL] [--backend B] [--ctx N] [--threads N] [--gpu-layers N]"""
+    """%xybrid load [MODEL] [--backend B] [--ctx N] [--threads N] [--gpu-layers N] [--url URL --api-key-env VAR]"""
+
+
+@magic_arguments()
+@argument("route", nargs="?", default=None, help="local, remote or auto")
+def _route_args(line: str) -> None:
+    """%xybrid route [local|remote|auto]"""
 
 
 @magic_arguments()
@@ -142,7 +153,7 @@ def _array(values: list[Any]) -> Any:
 def help_text() -> str:
     """Every subcommand with its usage line."""
     lines = ["%xybrid SUBCOMMAND [options]:"]
-    for func in (_load_args, _config_args, _history_args, _export_args, _chat_args):
+    for func in (_load_args, _config_args, _history_args, _export_args, _chat_args, _route_args):
         lines.append("  " + (func.__doc__ or "").strip())
     lines += [
         "  %xybrid unload | status | backends | models | help",
@@ -182,7 +193,10 @@ class XybridMagics(Magics):
         target = args.model or "the default model"
         print(f"Loading {target} on {args.backend}…", flush=True)
         try:
-            summary = self.session.load(args.model, args.backend, args.ctx, args.threads, args.gpu_layers)
+            summary = self.session.load(
+                args.model, args.backend, args.ctx, args.threads, args.gpu_layers,
+                url=args.url, api_key_env=args.api_key_env, timeout_s=args.timeout,
+            )
         except KeyboardInterrupt:
             kept = self.session.backend.model_id() if self.session.backend else "nothing"
             print(f"Load cancelled; {kept} stays loaded.")
@@ -243,6 +257,14 @@ class XybridMagics(Magics):
         else:
             turns = len(self.session.conversation) // 2
             print(f"{turns} turn(s) kept; %%generate --chat continues, %xybrid chat --reset clears.")
+
+    def _cmd_route(self, rest: str) -> None:
+        args = _parse(_route_args, rest)
+        if args.route is not None:
+            self.session.set_route(args.route)
+        print(f"route: {self.session.route} (local: run here; remote: the server; "
+              "auto: here when a local model is loaded and the prompt fits, else remote, "
+              "and a local failure falls back to remote once)")
 
     # -- %%generate ------------------------------------------------------------------------------
     @cell_magic

@@ -54,7 +54,9 @@ class ChunkClock:
         self.chunk_tokens = array("I")
 
     def start(self) -> None:
-        """Take `t_start`: right before the backend is asked to generate."""
+        """Take `t_start`: right before the backend is asked to generate (a new run: no chunks yet)."""
+        del self.offsets_ns[:], self.chunk_tokens[:]
+        self.t_end = None
         self.t_start = self._now()
 
     def stamp(self, n_tokens: int = 1) -> int:
@@ -139,7 +141,7 @@ def build_generation_output(
         p95_itl_ms=p95,
         p99_itl_ms=p99,
         decode_tps=decode_tps,
-        prefill_tps=_rate(computed_prompt, ttft),
+        prefill_tps=_rate(computed_prompt, ttft) if report.prompt_tokens else None,
         engine_decode_tps=report.engine_decode_tps,
         engine_prefill_tps=report.engine_prefill_tps,
         finish_reason=finish_reason,

@@ -6,6 +6,7 @@ Everything the magics do goes through here, so it works the same from plain Pyth
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,9 +15,10 @@ from typing import Any, Callable, Optional
 
 from .backends import canonical_name, create_backend
 from .backends.base import LlmBackend, OnToken, Prompt
-from .errors import InvalidInput, ModelNotLoaded
+from .errors import GenerationError, InvalidInput, PromptTooLong
 from .metrics import ChunkClock
 from .models import resolve_model
+from .routing import LOAD_REMOTE, RouteChoice, check_route, choose_route, fallback_route
 from .types import ChatMessage, GenerationConfig, GenerationOutput, LlmConfig
 
 DEFAULT_BACKEND = "llama-cpp"
@@ -74,6 +76,8 @@ class Session:
     """The state behind `%xybrid` and `%%generate`; usable from plain Python too."""
 
     backend: Optional[LlmBackend] = None
+    remote: Optional[LlmBackend] = None
+    route: str = "auto"
     defaults: GenerationConfig = field(default_factory=GenerationConfig)
     system_prompt: Optional[str] = None
     history: list[RunRecord] = field(default_factory=list)
@@ -88,20 +92,40 @@ class Session:
         context_length: int = 4096,
         n_threads: Optional[int] = None,
         n_gpu_layers: int = 0,
+        *,
+        url: Optional[str] = None,
+        api_key_env: Optional[str] = None,
+        timeout_s: float = 30.0,
     ) -> LoadSummary:
-        """Load a model; the previous one stays loaded until the new one has loaded."""
-        config = LlmConfig(resolve_model(model), context_length, n_threads, n_gpu_layers).validate()
+        """Load a local model, or set up a remote server (`backend="remote"`, `url`).
+
+        The previous model of the same kind stays loaded until the new one has loaded.
+        """
         fresh = self.backend_factory(canonical_name(backend))
+        remote = not getattr(fresh, "needs_model_file", True)
+        if remote:
+            if not model:
+                raise InvalidInput(f"name the model the server serves: {LOAD_REMOTE}")
+            fresh.set_endpoint(url or "", api_key_env, timeout_s)  # type: ignore[attr-defined]
+            config = LlmConfig(model, context_length, n_threads, n_gpu_layers).validate()
+        else:
+            if url is not None or api_key_env is not None:
+                raise InvalidInput("--url and --api-key-env are for --backend remote only")
+            config = LlmConfig(resolve_model(model), context_length, n_threads, n_gpu_layers).validate()
         started = time.perf_counter()
         fresh.load(config)
         seconds = time.perf_counter() - started
-        previous, self.backend = self.backend, fresh
+        previous = self.remote if remote else self.backend
+        if remote:
+            self.remote = fresh
+        else:
+            self.backend = fresh
         if previous is not None:
             previous.unload()
         self.conversation.clear()
         return LoadSummary(
             model_id=fresh.model_id(),
-            path=Path(config.model_path),
+            path=Path(str(url)) if remote else Path(config.model_path),
             backend=fresh.wire_label() or fresh.name,
             execution_provider=fresh.execution_provider(),
             context_length=fresh.context_length(),
@@ -110,19 +134,30 @@ class Session:
         )
 
     def unload(self) -> bool:
-        """Free the loaded model; False if nothing was loaded."""
-        if self.backend is None:
+        """Free the local model and forget the remote server; False if neither was there."""
+        if self.backend is None and self.remote is None:
             return False
-        backend, self.backend = self.backend, None
-        backend.unload()
+        for backend in (self.backend, self.remote):
+            if backend is not None:
+                backend.unload()
+        self.backend = self.remote = None
         self.conversation.clear()
         return True
 
+    def _has(self, backend: Optional[LlmBackend]) -> bool:
+        return backend is not None and backend.is_loaded()
+
+    def set_route(self, route: str) -> str:
+        """Choose where runs go: local, remote, or auto (xybrid's policy)."""
+        self.route = check_route(route)
+        return self.route
+
     def require_backend(self) -> LlmBackend:
-        """The loaded backend, or `ModelNotLoaded` with the command that fixes it."""
-        if self.backend is None or not self.backend.is_loaded():
-            raise ModelNotLoaded("no model is loaded: run %xybrid load (the default model needs no download)")
-        return self.backend
+        """The backend the current route picks first, or `ModelNotLoaded` with the command that fixes it."""
+        choice = choose_route(self.route, self._has(self.backend), self._has(self.remote))
+        backend = self.backend if choice.target == "local" else self.remote
+        assert backend is not None
+        return backend
 
     # -- configuration -------------------------------------------------------------------------
     def configure(self, **changes: Any) -> GenerationConfig:
@@ -165,11 +200,25 @@ class Session:
         """Run one generation and record it; a cancelled or failed run is recorded too."""
         if mode not in ("single", "chat", "raw"):
             raise InvalidInput(f"mode must be single, chat or raw, got {mode!r}")
-        backend = self.require_backend()
         config = dataclasses.replace(self.defaults, **overrides).validate()
         prompt = self.build_prompt(text, mode, system)
+        run = functools.partial(self._run_on, prompt, mode, text, config, on_token or (lambda token: None), clock)
+        choice = choose_route(self.route, self._has(self.backend), self._has(self.remote))
+        try:
+            return run(choice)
+        except (PromptTooLong, GenerationError) as exc:
+            retry = fallback_route(self.route, choice, exc, self._has(self.remote))
+            if retry is None:
+                raise
+            return run(retry)
+
+    def _run_on(
+        self, prompt: Prompt, mode: RunMode, text: str, config: GenerationConfig, callback: OnToken,
+        clock: Optional[ChunkClock], choice: RouteChoice,
+    ) -> GenerationOutput:
+        backend = self.backend if choice.target == "local" else self.remote
+        assert backend is not None
         started_at = datetime.now()
-        callback = on_token or (lambda token: None)
         try:
             if isinstance(prompt, str):
                 output = backend.generate_raw_streaming(prompt, config, callback, clock=clock)
@@ -178,14 +227,16 @@ class Session:
         except BaseException as exc:
             partial = getattr(exc, "partial_output", None)
             if partial is not None:
-                self._record(started_at, mode, text, config, partial)
+                self._record(started_at, mode, text, config, partial, choice)
             raise
-        self._record(started_at, mode, text, config, output)
+        self._record(started_at, mode, text, config, output, choice)
         return output
 
     def _record(
-        self, started_at: datetime, mode: RunMode, text: str, config: GenerationConfig, output: GenerationOutput
+        self, started_at: datetime, mode: RunMode, text: str, config: GenerationConfig, output: GenerationOutput,
+        choice: RouteChoice,
     ) -> None:
+        output.route, output.route_reason = choice.target, choice.reason
         self.history.append(RunRecord(len(self.history) + 1, started_at, mode, text, config, output))
         if mode == "chat" and output.text:
             self.conversation += [ChatMessage.user(text), ChatMessage.assistant(output.text)]
@@ -216,6 +267,8 @@ class Session:
             "memory_bytes": backend.memory_usage() if loaded else None,
             "defaults": dataclasses.asdict(self.defaults),
             "system_prompt": self.system_prompt,
+            "remote": f"{self.remote.model_id()} ({self.remote.wire_label()})" if self._has(self.remote) else None,
+            "route": self.route,
             "chat_turns": len(self.conversation) // 2,
             "runs": len(self.history),
         }

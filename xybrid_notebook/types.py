@@ -182,6 +182,8 @@ class GenerationOutput:
     chunk_offsets_ms: list[float] = field(default_factory=list)
     chunk_tokens: list[int] = field(default_factory=list)
     error: Optional[str] = None
+    route: Optional[str] = None
+    route_reason: Optional[str] = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict (NaN and infinity become None)."""

@@ -16,14 +16,22 @@ from ..errors import BackendUnavailable
 from .base import EngineChunk, LlmBackend, OnToken, timed_stream
 
 ENTRY_POINT_GROUP = "xybrid_notebook.backends"
-ALIASES = {"llamacpp": "llama-cpp", "llama_cpp": "llama-cpp", "llama.cpp": "llama-cpp", "mistral": "mistralrs"}
+ALIASES = {
+    "llamacpp": "llama-cpp", "llama_cpp": "llama-cpp", "llama.cpp": "llama-cpp", "mistral": "mistralrs",
+    "remote": "openai-compatible", "openai": "openai-compatible",
+}
 # Used only when the package runs from a source tree without installed metadata.
 _BUILT_IN_TARGETS = {
     "llama-cpp": "xybrid_notebook.backends.llama_cpp:LlamaCppBackend",
     "mistralrs": "xybrid_notebook.backends.mistralrs:MistralRsBackend",
+    "openai-compatible": "xybrid_notebook.backends.remote:RemoteBackend",
 }
 # The Python module each backend needs, for availability checks that import nothing.
-NATIVE_MODULES = {"llama-cpp": ("llama_cpp", "pip install llama-cpp-python"), "mistralrs": ("mistralrs", "pip install mistralrs")}
+NATIVE_MODULES = {
+    "llama-cpp": ("llama_cpp", "pip install llama-cpp-python"),
+    "mistralrs": ("mistralrs", "pip install mistralrs"),
+    "openai-compatible": ("httpx", "pip install httpx"),
+}
 
 BackendFactory = Callable[[], LlmBackend]
 _extra: dict[str, BackendFactory] = {}

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence
 
 from ..chat_format import fallback_template, render_chat
-from ..errors import BackendUnavailable, InvalidInput, InvalidModelFile
+from ..errors import BackendUnavailable, InvalidInput, InvalidModelFile, PromptTooLong
 from ..gguf_header import GgufHeader
 from ..metrics import EngineReport
 from ..types import GenerationConfig, LlmConfig
@@ -175,7 +175,7 @@ class LlamaCppBackend(LlmBackend):
         tokens = self.tokenize(self.format_prompt(prompt))
         n_ctx = self.context_length() or 0
         if len(tokens) >= n_ctx:
-            raise InvalidInput(
+            raise PromptTooLong(
                 f"the prompt is {len(tokens)} tokens but the context holds {n_ctx}: "
                 f"shorten it or load the model with a larger context (--ctx {2 * len(tokens)})"
             )

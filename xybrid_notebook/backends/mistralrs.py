@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Iterator, Optional
 
 from ..chat_format import RAW_ROLE, fallback_template, render_chat, with_raw_passthrough
-from ..errors import BackendUnavailable, InvalidInput, InvalidModelFile
+from ..errors import BackendUnavailable, InvalidInput, InvalidModelFile, PromptTooLong
 from ..gguf_header import GgufHeader
 from ..metrics import EngineReport
 from ..models import cache_dir
@@ -135,7 +135,7 @@ class MistralRsBackend(LlmBackend):
             messages = [{"role": m.role, "content": m.content} for m in prompt]
         n_ctx = self.context_length() or 0
         if n_prompt >= n_ctx:
-            raise InvalidInput(
+            raise PromptTooLong(
                 f"the prompt is {n_prompt} tokens but the context holds {n_ctx}: shorten it"
             )
         request = self._lib.ChatCompletionRequest(

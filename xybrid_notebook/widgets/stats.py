@@ -42,7 +42,7 @@ def stats_items(figures: Figures) -> list[tuple[str, str]]:
         ("cached", cached),
         ("finish", figures.finish_reason),
         ("backend", f"{figures.backend}/{figures.execution_provider}"),
-    ]
+    ] + ([("route", f"{figures.route} ({figures.route_reason})")] if figures.route else [])
 
 
 def stats_line(figures: Figures) -> str:

@@ -35,7 +35,7 @@ class Table:
 
 
 HISTORY_HEADER = ["#", "time", "backend", "model", "prompt", "tokens", "TTFT", "ITL mean", "p95", "decode",
-                  "finish"]
+                  "finish", "route"]
 
 
 def history_table(records: Sequence[RunRecord]) -> Table:
@@ -45,7 +45,7 @@ def history_table(records: Sequence[RunRecord]) -> Table:
             r.index, r.started_at.strftime("%H:%M:%S"), r.output.backend, r.output.model_id,
             prompt_preview(r.prompt, 32), r.output.tokens_generated, fmt_ms(r.output.ttft_ms),
             fmt_ms(r.output.mean_itl_ms), fmt_ms(r.output.p95_itl_ms), fmt_rate(r.output.decode_tps),
-            r.output.finish_reason,
+            r.output.finish_reason, r.output.route_reason or r.output.route,
         ]
         for r in records
     ]

@@ -1,0 +1,295 @@
+"""RemoteBackend: any OpenAI-compatible server (vLLM, llama.cpp's server, mistral.rs's server,
+a hosted API), streamed over server-sent events and timed by the same core as local engines.
+
+What the server says about itself (usage, llama.cpp `timings`) becomes the engine figures.
+The API key is read from an environment variable at request time and never stored,
+printed, exported or put in an error message.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Any, Iterator, Optional
+
+from ..errors import BackendUnavailable, GenerationError, InvalidInput, ModelNotFound
+from ..metrics import EngineReport
+from ..types import GenerationConfig, LlmConfig
+from .base import EngineChunk, LlmBackend, Prompt
+
+DEFAULT_TIMEOUT_S = 30.0
+_FINISH = {"stop": "stop", "length": "length", "eos": "stop", "tool_calls": "stop", "content_filter": "stop"}
+
+
+def _httpx() -> Any:
+    try:
+        import httpx
+    except ImportError:
+        raise BackendUnavailable("httpx is not installed: pip install httpx") from None
+    return httpx
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where the server is: base URL (ending in /v1), the env var holding the key, the first-byte timeout."""
+
+    url: str
+    api_key_env: Optional[str] = None
+    timeout_s: float = DEFAULT_TIMEOUT_S
+
+    def headers(self) -> dict[str, str]:
+        """Request headers; the key is read from the environment now and kept nowhere."""
+        headers = {"Accept": "text/event-stream"}
+        if self.api_key_env:
+            key = os.environ.get(self.api_key_env)
+            if not key:
+                raise InvalidInput(f"the environment variable {self.api_key_env} is empty or unset: export the API key")
+            headers["Authorization"] = f"Bearer {key}"
+        return headers
+
+
+def _server_message(response: Any) -> str:
+    try:
+        body = response.json()
+    except (ValueError, UnicodeDecodeError):
+        return (response.text or "").strip()[:200]
+    error = body.get("error", body) if isinstance(body, dict) else body
+    message = error.get("message") or error.get("detail") if isinstance(error, dict) else error
+    return str(message)[:200]
+
+
+def _check_status(response: Any, url: str) -> None:
+    if response.status_code < 400:
+        return
+    response.read()
+    hints = {401: "check the API key (--api-key-env)", 403: "the key may lack access",
+             404: "check the URL and the model name", 429: "rate limited: wait and retry"}
+    hint = hints.get(response.status_code, "the server failed" if response.status_code >= 500 else "")
+    raise GenerationError(f"{url} answered HTTP {response.status_code}: {_server_message(response)} ({hint})")
+
+
+def _transport_error(exc: Exception, url: str, timeout_s: float) -> GenerationError:
+    httpx = _httpx()
+    if isinstance(exc, httpx.ConnectTimeout) or isinstance(exc, httpx.ReadTimeout):
+        return GenerationError(f"no answer from {url} within {timeout_s:g} s: is the server overloaded? (--timeout)")
+    if isinstance(exc, httpx.ConnectError):
+        reason = str(exc).split("] ")[-1] or "connection failed"
+        return GenerationError(f"cannot connect to {url}: {reason} (is the server running, is the URL right?)")
+    if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError)):
+        return GenerationError(f"the stream from {url} was cut: {exc}")
+    return GenerationError(f"request to {url} failed: {type(exc).__name__}: {exc}")
+
+
+def parse_sse_line(line: str) -> Optional[dict[str, Any]]:
+    """One SSE line -> the JSON event; None for comments, blank lines, other fields and [DONE].
+
+    A `data:` line that is not JSON raises `GenerationError` naming it.
+    """
+    if not line.startswith("data:"):
+        return None
+    payload = line[5:].strip()
+    if not payload or payload == "[DONE]":
+        return None
+    try:
+        event = json.loads(payload)
+    except ValueError:
+        raise GenerationError(f"malformed server-sent event: {payload[:80]!r}") from None
+    if not isinstance(event, dict):
+        raise GenerationError(f"malformed server-sent event: {payload[:80]!r}")
+    if "error" in event:
+        raise GenerationError(f"the server reported an error mid-stream: {_event_error(event['error'])}")
+    return event
+
+
+def _event_error(error: Any) -> str:
+    return str(error.get("message", error)) if isinstance(error, dict) else str(error)
+
+
+def _read_usage(event: dict[str, Any], report: EngineReport) -> None:
+    usage = event.get("usage")
+    if isinstance(usage, dict):
+        report.tokens_generated = int(usage.get("completion_tokens") or report.tokens_generated)
+        report.prompt_tokens = int(usage.get("prompt_tokens") or report.prompt_tokens)
+        details = usage.get("prompt_tokens_details") or {}
+        if details.get("cached_tokens") is not None:
+            report.prompt_cached_tokens = int(details["cached_tokens"])
+    timings = event.get("timings")  # llama.cpp's server
+    if isinstance(timings, dict):
+        if timings.get("predicted_per_second"):
+            report.engine_decode_tps = float(timings["predicted_per_second"])
+        if timings.get("prompt_per_second"):
+            report.engine_prefill_tps = float(timings["prompt_per_second"])
+        if timings.get("cache_n") is not None:
+            report.prompt_cached_tokens = int(timings["cache_n"])
+        if timings.get("prompt_n") is not None and report.prompt_cached_tokens is not None:
+            report.prompt_tokens = report.prompt_tokens or int(timings["prompt_n"]) + report.prompt_cached_tokens
+
+
+def _piece(choice: dict[str, Any]) -> str:
+    delta = choice.get("delta")
+    if isinstance(delta, dict):
+        return delta.get("content") or ""
+    return choice.get("text") or ""
+
+
+class RemoteBackend(LlmBackend):
+    """An OpenAI-compatible HTTP endpoint, measured exactly like a local engine."""
+
+    name = "openai-compatible"
+    needs_model_file = False
+
+    def __init__(self, endpoint: Optional[Endpoint] = None) -> None:
+        super().__init__()
+        self.endpoint = endpoint
+        self._server_kind: Optional[str] = None
+        self._client: Any = None
+
+    def set_endpoint(self, url: str, api_key_env: Optional[str] = None, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+        """Point the backend at a server; `url` is the base ending in /v1."""
+        if not url.startswith(("http://", "https://")):
+            raise InvalidInput(f"--url must start with http:// or https://, got {url!r}")
+        if not timeout_s > 0:
+            raise InvalidInput(f"timeout must be > 0 seconds, got {timeout_s}")
+        self.endpoint = Endpoint(url.rstrip("/"), api_key_env, timeout_s)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def supported_formats(self) -> list[str]:
+        """Whatever the server serves; no local file."""
+        return ["remote"]
+
+    def load(self, config: LlmConfig) -> None:
+        """Check the server answers and serves the model (`config.model_path` is the model name)."""
+        if self.endpoint is None:
+            raise InvalidInput("no server URL: pass --url http://HOST:PORT/v1")
+        httpx = _httpx()
+        url = f"{self.endpoint.url}/models"
+        client = httpx.Client(timeout=httpx.Timeout(self.endpoint.timeout_s, connect=min(self.endpoint.timeout_s, 10)))
+        try:
+            response = client.get(url, headers=self.endpoint.headers())
+        except httpx.HTTPError as exc:
+            client.close()
+            raise _transport_error(exc, self.endpoint.url, self.endpoint.timeout_s) from None
+        if response.status_code >= 400 and response.status_code != 404:
+            client.close()
+            _check_status(response, self.endpoint.url)
+        models = self._model_ids(response)
+        name = str(config.model_path)
+        if models and name not in models:
+            client.close()
+            raise ModelNotFound(f"the server does not serve {name!r}; it serves: {', '.join(sorted(models)[:8])}")
+        self._server_kind = self._guess_kind(response)
+        self._client = client
+        self._config = config
+
+    @staticmethod
+    def _model_ids(response: Any) -> set[str]:
+        try:
+            return {str(m["id"]) for m in response.json().get("data", [])}
+        except (ValueError, AttributeError, KeyError, TypeError):
+            return set()
+
+    @staticmethod
+    def _guess_kind(response: Any) -> str:
+        try:
+            owners = {str(m.get("owned_by", "")) for m in response.json().get("data", [])}
+        except (ValueError, AttributeError, TypeError):
+            owners = set()
+        if "vllm" in owners:
+            return "vllm"
+        if "llamacpp" in owners:
+            return "llama.cpp-server"
+        if "me" in owners and "uvicorn" in response.headers.get("server", ""):
+            return "llama-cpp-python-server"
+        return "openai-compatible"
+
+    def _load(self, config: Any, header: Any) -> None:  # pragma: no cover - load() is overridden
+        raise NotImplementedError
+
+    def _unload(self) -> None:
+        if self._client is not None:
+            self._client.close()
+        self._client = None
+
+    def unload(self) -> None:
+        """Forget the server connection."""
+        self._unload()
+        self._config = None
+
+    # -- introspection -----------------------------------------------------------------------
+    def model_id(self) -> str:
+        """The model name on the server."""
+        return str(self._config.model_path) if self._config else ""
+
+    def context_length(self) -> Optional[int]:
+        """Unknown for a remote server: the server enforces its own limit."""
+        return None
+
+    def execution_provider(self) -> str:
+        """"remote"."""
+        return "remote"
+
+    def wire_label(self) -> Optional[str]:
+        """The server kind when it can tell (vllm, llama.cpp-server, ...), else "openai-compatible"."""
+        return self._server_kind or "openai-compatible"
+
+    # -- generation --------------------------------------------------------------------------
+    def _prepare(self, prompt: Prompt, config: GenerationConfig) -> tuple[str, dict[str, Any]]:
+        body: dict[str, Any] = {
+            "model": self.model_id(),
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "max_tokens": config.max_tokens,
+            "temperature": config.temperature,
+            "top_p": config.top_p,
+            "top_k": config.top_k,
+            "min_p": config.min_p,
+            "repeat_penalty": config.repeat_penalty,
+        }
+        if config.seed is not None:
+            body["seed"] = config.seed
+        if config.stop:
+            body["stop"] = list(config.stop)
+        if isinstance(prompt, str):
+            body["prompt"] = prompt
+            return "completions", body
+        body["messages"] = [{"role": m.role, "content": m.content} for m in prompt]
+        return "chat/completions", body
+
+    def _stream(self, prepared: tuple[str, dict[str, Any]], config: GenerationConfig,
+                report: EngineReport) -> Iterator[EngineChunk]:
+        httpx = _httpx()
+        path, body = prepared
+        assert self.endpoint is not None and self._client is not None
+        url = f"{self.endpoint.url}/{path}"
+        report.finish_reason = "stop"
+        try:
+            with self._client.stream("POST", url, json=body, headers=self.endpoint.headers()) as response:
+                _check_status(response, self.endpoint.url)
+                yield from self._events(response, report)
+        except httpx.HTTPError as exc:
+            raise _transport_error(exc, self.endpoint.url, self.endpoint.timeout_s) from None
+
+    def _events(self, response: Any, report: EngineReport) -> Iterator[EngineChunk]:
+        counted, finished = 0, False
+        for line in response.iter_lines():
+            if line.strip() == "data: [DONE]":
+                finished = True
+                continue
+            event = parse_sse_line(line)
+            if event is None:
+                continue
+            _read_usage(event, report)
+            for choice in event.get("choices") or []:
+                if choice.get("finish_reason"):
+                    finished = True
+                    report.finish_reason = _FINISH.get(choice["finish_reason"], "stop")
+                text = _piece(choice)
+                if text:
+                    counted += 1
+                    if event.get("usage") is None:
+                        report.tokens_generated = max(report.tokens_generated, counted)
+                    yield EngineChunk(text, 1, None, report.finish_reason if choice.get("finish_reason") else None)
+        if not finished:
+            raise GenerationError(f"the stream from {self.endpoint.url if self.endpoint else 'the server'} "
+                                  "ended before the generation finished (connection cut?)")
