@@ -19,6 +19,7 @@ class StreamTiming:
     ttft_ms: float
     decode_tps: Optional[float]
     chunks: int
+    engine_decode_tps: Optional[float] = None
 
 
 def time_stream(chunks: Sequence[object] | object, tokens_of: Callable[[object], int] = lambda c: 1) -> StreamTiming:
@@ -59,7 +60,7 @@ def summarize(results: dict[str, list[StreamTiming]]) -> dict[str, dict[str, Opt
     """Median TTFT and decode rate per variant."""
     return {
         name: {"ttft_ms": median([t.ttft_ms for t in runs]), "decode_tps": median([t.decode_tps for t in runs]),
-               "runs": len(runs)}
+               "engine_decode_tps": median([t.engine_decode_tps for t in runs]), "runs": len(runs)}
         for name, runs in results.items()
     }
 

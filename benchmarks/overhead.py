@@ -18,7 +18,7 @@ def _ours(backend: Any, outputs: list[Any]) -> StreamTiming:
     backend.reset_cache()
     out = backend.generate_raw_streaming(PROMPT, GREEDY, lambda token: None)
     outputs.append(out)
-    return StreamTiming(out.ttft_ms, out.decode_tps, out.emitted_chunks)
+    return StreamTiming(out.ttft_ms, out.decode_tps, out.emitted_chunks, out.engine_decode_tps)
 
 
 def _bare_llama(backend: Any) -> StreamTiming:
@@ -37,8 +37,16 @@ def _bare_mistral(backend: Any) -> StreamTiming:
         model="default", messages=[{"role": RAW_ROLE, "content": "<bos>" + PROMPT}], max_tokens=N_TOKENS,
         temperature=0.0, stream=True,
     )
-    stream = backend._runner.send_chat_completion_request(request)
-    return time_stream(stream, lambda c: 1 if c.choices and c.choices[0].delta.content else 0)
+    usage: list[Any] = []
+
+    def tokens(chunk: Any) -> int:
+        if chunk.usage is not None:
+            usage.append(chunk.usage)
+        return 1 if chunk.choices and chunk.choices[0].delta.content else 0
+
+    timing = time_stream(backend._runner.send_chat_completion_request(request), tokens)
+    timing.engine_decode_tps = usage[-1].avg_compl_tok_per_sec if usage else None
+    return timing
 
 
 KERNEL_SETUP = """

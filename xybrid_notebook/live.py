@@ -17,7 +17,7 @@ from .types import GenerationOutput, PartialToken
 
 TEXT_INTERVAL_S = 0.1  # about 10 text updates per second at most
 PLOT_INTERVAL_S = 0.25  # about 4 plot updates per second at most (2 comm messages each)
-STATS_INTERVAL_S = 0.5  # about 2 live stats updates per second: 10 + 8 + 2 <= 20 messages/s
+STATS_INTERVAL_S = 1.0  # live stats once a second: 10 + 8 + 1 messages/s stays under 20
 MAX_PLOT_POINTS = 2000
 
 

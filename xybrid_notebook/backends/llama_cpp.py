@@ -138,8 +138,10 @@ class LlamaCppBackend(LlmBackend):
         return weights + int(llama_cpp.llama_state_get_size(self._llama._ctx.ctx))
 
     def context_length(self) -> Optional[int]:
-        """The context actually allocated by llama.cpp."""
-        return int(self._llama.n_ctx()) if self._llama is not None else None
+        """The usable context: llama.cpp may pad its own, but llama-cpp-python sizes its buffers as asked."""
+        if self._llama is None or self._config is None:
+            return None
+        return min(int(self._llama.n_ctx()), self._config.context_length)
 
     def last_cached_prefix_len(self) -> Optional[int]:
         """Prompt tokens reused from the KV cache on the last call."""
@@ -212,7 +214,7 @@ class LlamaCppBackend(LlmBackend):
         llama.set_seed(config.seed if config.seed is not None else llama_cpp.LLAMA_DEFAULT_SEED)
         llama_cpp.llama_perf_context_reset(llama._ctx.ctx)
         vocab, is_eog = llama._model.vocab, llama_cpp.llama_vocab_is_eog
-        n_ctx, stops = llama.n_ctx(), prepared.stops
+        n_ctx, stops = self.context_length() or 0, prepared.stops
         decoder = codecs.getincrementaldecoder("utf-8")(errors="ignore")
         sampled = llama.generate(
             tokens[reuse:],

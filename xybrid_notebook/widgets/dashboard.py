@@ -48,10 +48,18 @@ class Dashboard:
         self._handle: Any = None
 
     def display(self) -> None:
-        """Show the dashboard below the cell."""
+        """Show the dashboard below the cell, and let the kernel send it before the run starts.
+
+        Flushing stdout waits until the kernel's IOPub thread has sent everything queued
+        before it (the widgets' state included), so that work does not compete with
+        the prompt's prefill for the CPU and inflate TTFT.
+        """
+        import sys
+
         from IPython.display import display
 
         self._handle = display(self, display_id=True)
+        sys.stdout.flush()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         bundle = self.box._repr_mimebundle_(**kwargs) or {}
@@ -65,8 +73,8 @@ class Dashboard:
         self.stop.running = True
 
     def show_text(self, text: str, final: bool) -> None:
-        """Replace the streamed text."""
-        self.stream.show(text)
+        """Replace the streamed text (its tail while streaming)."""
+        self.stream.show(text, final)
 
     def show_progress(self, figures: Optional[LiveFigures], plot: Optional[PlotData]) -> None:
         """Live stats (when due) and, if plotting, the panel."""

@@ -6,6 +6,7 @@ from typing import Optional
 
 import numpy as np
 import plotly.graph_objects as go
+from traitlets import Integer
 
 from ..live import PlotData
 
@@ -13,22 +14,36 @@ GAP_TRACE, RATE_TRACE, COMPARE_TRACE = 0, 1, 2
 GAP_COLOR, RATE_COLOR, COMPARE_COLOR = "#1f77b4", "#ff7f0e", "rgba(140,140,140,0.55)"
 
 
+class LeanFigureWidget(go.FigureWidget):
+    """A FigureWidget that does not sync its edit counters as traits of their own.
+
+    Plotly sends every update as a message pair and then, by default, two more
+    messages for the counters, which a view reads only when it is first created.
+    Unsynced, each panel update costs two comm messages instead of four.
+    """
+
+    _last_layout_edit_id = Integer(0)
+    _last_trace_edit_id = Integer(0)
+
+
 def _empty_figure() -> go.FigureWidget:
-    figure = go.FigureWidget()
-    figure.add_scatter(
-        name="inter-chunk gap", mode="lines+markers", marker={"size": 4, "color": GAP_COLOR},
-        line={"width": 1, "color": GAP_COLOR},
-        hovertemplate="chunk %{x}<br>gap %{y:.2f} ms<br>%{text}<extra></extra>",
-    )
-    figure.add_scatter(
-        name="decode tok/s (running)", mode="lines", yaxis="y2", line={"width": 2, "color": RATE_COLOR},
-        hovertemplate="chunk %{x}<br>%{y:.1f} tok/s<extra></extra>",
-    )
-    figure.add_scatter(
-        name="previous run", mode="lines", visible=False, line={"width": 1, "color": COMPARE_COLOR},
-        hovertemplate="previous run<br>chunk %{x}<br>gap %{y:.2f} ms<extra></extra>",
-    )
-    figure.update_layout(
+    """All traces and the layout go in the constructor: sent with the widget, not as extra messages."""
+    traces = [
+        go.Scatter(
+            name="inter-chunk gap", mode="lines+markers", marker={"size": 4, "color": GAP_COLOR},
+            line={"width": 1, "color": GAP_COLOR},
+            hovertemplate="chunk %{x}<br>gap %{y:.2f} ms<br>%{text}<extra></extra>",
+        ),
+        go.Scatter(
+            name="decode tok/s (running)", mode="lines", yaxis="y2", line={"width": 2, "color": RATE_COLOR},
+            hovertemplate="chunk %{x}<br>%{y:.1f} tok/s<extra></extra>",
+        ),
+        go.Scatter(
+            name="previous run", mode="lines", visible=False, line={"width": 1, "color": COMPARE_COLOR},
+            hovertemplate="previous run<br>chunk %{x}<br>gap %{y:.2f} ms<extra></extra>",
+        ),
+    ]
+    layout = go.Layout(
         height=300,
         margin={"l": 60, "r": 60, "t": 40, "b": 45},
         xaxis={"title": {"text": "chunk index"}, "rangemode": "tozero"},
@@ -39,7 +54,7 @@ def _empty_figure() -> go.FigureWidget:
         title={"text": "TTFT –", "x": 0.99, "xanchor": "right", "y": 0.97, "font": {"size": 12}},
         template="plotly_white",
     )
-    return figure
+    return LeanFigureWidget(data=traces, layout=layout)
 
 
 def _ttft_title(ttft_ms: Optional[float]) -> str:
@@ -65,6 +80,8 @@ class LatencyPanel:
     def compare_with(self, previous: Optional[PlotData]) -> None:
         """Overlay a previous run's gaps in grey (or hide the overlay)."""
         trace = self.figure.data[COMPARE_TRACE]
+        if previous is None and not trace.visible:
+            return
         with self.figure.batch_update():
             trace.visible = previous is not None
             if previous is not None:
