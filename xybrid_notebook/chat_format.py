@@ -7,10 +7,13 @@ side-by-side comparison feeds both engines exactly the same prompt.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 from .errors import InvalidInput
 from .types import ChatMessage
+
+if TYPE_CHECKING:
+    from .gguf_header import GgufHeader
 
 # Gemma's format; used when the GGUF carries no template (the default model does not).
 # Gemma has no system role: the system prompt is prepended to the first user turn.
@@ -83,6 +86,11 @@ CHATML_FALLBACK_TEMPLATE = (
     "{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
+
+
+def chat_template_for(explicit: Optional[str], header: "GgufHeader") -> str:
+    """The template to use: the one given, else the GGUF's own, else the fallback for its architecture."""
+    return explicit or header.chat_template or fallback_template(header.architecture)
 
 
 def fallback_template(architecture: str) -> str:

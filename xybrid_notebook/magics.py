@@ -68,14 +68,26 @@ def _route_args(line: str) -> None:
     """%xybrid route [local|remote|auto]"""
 
 
+SAMPLING_ARGUMENTS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
+    (("-n", "--max-tokens"), {"type": int}),
+    (("-t", "--temperature"), {"type": float}),
+    (("--top-p",), {"type": float}),
+    (("--top-k",), {"type": int}),
+    (("--min-p",), {"type": float}),
+    (("--repeat-penalty",), {"type": float}),
+    (("--seed",), {"type": int}),
+]
+
+
+def _sampling_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The sampling flags shared by `%xybrid config` and `%%generate`."""
+    for names, options in reversed(SAMPLING_ARGUMENTS):
+        func = argument(*names, **options)(func)
+    return func
+
+
 @magic_arguments()
-@argument("--max-tokens", type=int)
-@argument("--temperature", type=float)
-@argument("--top-p", type=float)
-@argument("--top-k", type=int)
-@argument("--min-p", type=float)
-@argument("--repeat-penalty", type=float)
-@argument("--seed", type=int)
+@_sampling_arguments
 @argument("--system", default=None, help="system prompt ('' clears it)")
 def _config_args(line: str) -> None:
     """%xybrid config [--max-tokens N] [--temperature T] [...] [--system TEXT]"""
@@ -101,13 +113,7 @@ def _chat_args(line: str) -> None:
 
 
 @magic_arguments()
-@argument("-n", "--max-tokens", type=int)
-@argument("-t", "--temperature", type=float)
-@argument("--top-p", type=float)
-@argument("--top-k", type=int)
-@argument("--min-p", type=float)
-@argument("--repeat-penalty", type=float)
-@argument("--seed", type=int)
+@_sampling_arguments
 @argument("--system", default=None, help="system prompt for this cell")
 @argument("--raw", action="store_true", help="send the body as a raw prompt, no chat template")
 @argument("--chat", action="store_true", help="continue the session's conversation")

@@ -8,13 +8,21 @@ input, take the busy lock, and hand the engine's chunk iterator to
 
 from __future__ import annotations
 
+import importlib
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, Sequence, Union
 
-from ..errors import GenerationError, GenerationInProgress, InvalidInput, ModelNotLoaded, XybridError
+from ..errors import (
+    BackendUnavailable,
+    GenerationError,
+    GenerationInProgress,
+    InvalidInput,
+    ModelNotLoaded,
+    XybridError,
+)
 from ..gguf_header import GgufHeader
 from ..metrics import ChunkClock, EngineReport, RunIdentity
 from ..models import model_id_for, validate_model_file
@@ -32,6 +40,14 @@ class EngineChunk:
     n_tokens: int = 1
     token_id: Optional[int] = None
     finish_reason: Optional[str] = None
+
+
+def import_engine(module: str, pip_name: str) -> Any:
+    """Import an engine's Python package, or say how to install it (`BackendUnavailable`)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise BackendUnavailable(f"{pip_name} is not installed ({exc}): pip install {pip_name}") from None
 
 
 class _CallbackFailed(Exception):

@@ -17,24 +17,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence
 
-from ..chat_format import fallback_template, render_chat
-from ..errors import BackendUnavailable, InvalidInput, InvalidModelFile, PromptTooLong
+from ..chat_format import chat_template_for, render_chat
+from ..errors import InvalidModelFile, PromptTooLong
 from ..gguf_header import GgufHeader
 from ..metrics import EngineReport
 from ..types import GenerationConfig, LlmConfig
-from .base import EngineChunk, LlmBackend, Prompt
+from .base import EngineChunk, LlmBackend, Prompt, import_engine
 from .native_output import captured_native_output
-
-INSTALL_HINT = "pip install llama-cpp-python"
 
 
 def import_llama_cpp() -> Any:
     """Import llama_cpp, or say how to install it."""
-    try:
-        import llama_cpp
-    except ImportError as exc:
-        raise BackendUnavailable(f"llama-cpp-python is not installed ({exc}): {INSTALL_HINT}") from None
-    return llama_cpp
+    return import_engine("llama_cpp", "llama-cpp-python")
 
 
 def default_thread_count() -> int:
@@ -119,7 +113,7 @@ class LlamaCppBackend(LlmBackend):
         self._pieces = _PieceTable(llama_cpp, model.vocab)
         self._bos_text = model.token_get_text(model.token_bos())
         self._eos_text = model.token_get_text(model.token_eos())
-        self._template = config.chat_template or header.chat_template or fallback_template(header.architecture)
+        self._template = chat_template_for(config.chat_template, header)
         self._last_cached = None
 
     def _unload(self) -> None:

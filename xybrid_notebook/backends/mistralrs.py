@@ -15,26 +15,21 @@ import resource
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
-from ..chat_format import RAW_ROLE, fallback_template, render_chat, with_raw_passthrough
-from ..errors import BackendUnavailable, InvalidInput, InvalidModelFile, PromptTooLong
+from ..chat_format import RAW_ROLE, chat_template_for, render_chat, with_raw_passthrough
+from ..errors import InvalidInput, InvalidModelFile, PromptTooLong
 from ..gguf_header import GgufHeader
 from ..metrics import EngineReport
 from ..models import cache_dir
 from ..types import GenerationConfig, LlmConfig
-from .base import EngineChunk, LlmBackend, Prompt
+from .base import EngineChunk, LlmBackend, Prompt, import_engine
 from .native_output import captured_native_output
 
-INSTALL_HINT = "pip install mistralrs"
 _FINISH_REASONS = {"stop": "stop", "length": "length", "eos": "stop", "canceled": "cancelled"}
 
 
 def import_mistralrs() -> Any:
     """Import mistralrs, or say how to install it."""
-    try:
-        import mistralrs
-    except ImportError as exc:
-        raise BackendUnavailable(f"mistralrs is not installed ({exc}): {INSTALL_HINT}") from None
-    return mistralrs
+    return import_engine("mistralrs", "mistralrs")
 
 
 def _rss_bytes() -> int:
@@ -75,7 +70,7 @@ class MistralRsBackend(LlmBackend):
         os.environ["HF_HUB_OFFLINE"] = "1"
         mistralrs = import_mistralrs()
         path = Path(config.model_path).resolve()
-        self._template = config.chat_template or header.chat_template or fallback_template(header.architecture)
+        self._template = chat_template_for(config.chat_template, header)
         before = _rss_bytes()
         try:
             with captured_native_output():
