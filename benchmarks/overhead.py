@@ -98,7 +98,7 @@ def llama_overhead(rounds: int = 5) -> dict[str, Any]:
     return {"threads": threads, **summarize(results), "truth": _truth(outputs)}
 
 
-def mistral_overhead(rounds: int = 3) -> dict[str, Any]:
+def mistral_overhead(rounds: int = 5) -> dict[str, Any]:
     """(a) bare mistralrs streaming, (b) our backend."""
     backend = create_backend("mistralrs")
     backend.load(LlmConfig(resolve_model()))

@@ -195,7 +195,7 @@ class LlamaCppBackend(LlmBackend):
         if reuse and llama._ctx.kv_cache_seq_rm(-1, reuse, -1):
             llama.n_tokens = reuse
             return reuse
-        self.reset_cache()
+        llama.reset()  # the next eval drops every cached cell from position 0; no need to zero them
         return 0
 
     def _stream(self, prepared: _Request, config: GenerationConfig, report: EngineReport) -> Iterator[EngineChunk]:
