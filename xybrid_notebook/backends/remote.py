@@ -71,7 +71,7 @@ def _check_status(response: Any, url: str) -> None:
 
 def _transport_error(exc: Exception, url: str, timeout_s: float) -> GenerationError:
     httpx = _httpx()
-    if isinstance(exc, httpx.ConnectTimeout) or isinstance(exc, httpx.ReadTimeout):
+    if isinstance(exc, (httpx.ConnectTimeout, httpx.ReadTimeout)):
         return GenerationError(f"no answer from {url} within {timeout_s:g} s: is the server overloaded? (--timeout)")
     if isinstance(exc, httpx.ConnectError):
         reason = str(exc).split("] ")[-1] or "connection failed"
