@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import codecs
 import ctypes
-import gc
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ from ..gguf_header import GgufHeader
 from ..metrics import EngineReport
 from ..types import GenerationConfig, LlmConfig
 from .base import EngineChunk, LlmBackend, Prompt, import_engine
-from .native_output import captured_native_output
+from .native_output import captured_native_output, release_native_memory
 
 
 def import_llama_cpp() -> Any:
@@ -120,7 +119,7 @@ class LlamaCppBackend(LlmBackend):
         if self._llama is not None:
             self._llama.close()
         self._llama = self._pieces = None
-        gc.collect()
+        release_native_memory()
 
     # -- introspection -----------------------------------------------------------------------
     def memory_usage(self) -> Optional[int]:

@@ -8,7 +8,6 @@ The model is loaded strictly offline: `HF_HUB_OFFLINE=1`, `token_source="none"`.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import os
 import resource
@@ -22,7 +21,7 @@ from ..metrics import EngineReport
 from ..models import cache_dir
 from ..types import GenerationConfig, LlmConfig
 from .base import EngineChunk, LlmBackend, Prompt, import_engine
-from .native_output import captured_native_output
+from .native_output import captured_native_output, release_native_memory
 
 _FINISH_REASONS = {"stop": "stop", "length": "length", "eos": "stop", "canceled": "cancelled"}
 
@@ -89,7 +88,7 @@ class MistralRsBackend(LlmBackend):
     def _unload(self) -> None:
         self._runner = None
         self._rss_growth = None
-        gc.collect()
+        release_native_memory()
 
     # -- introspection -----------------------------------------------------------------------
     def memory_usage(self) -> Optional[int]:

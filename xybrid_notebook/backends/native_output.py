@@ -1,7 +1,10 @@
-"""Keep native libraries' start-up chatter (written straight to fds 1 and 2) out of the notebook."""
+"""Native libraries' side effects: start-up chatter on fds 1 and 2, and memory held after unload."""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
 import os
 import sys
 import tempfile
@@ -45,3 +48,15 @@ def captured_native_output() -> Iterator[list[str]]:
         for fd in (1, 2):
             stack.enter_context(_redirected(fd, lines))
         yield lines
+
+
+def release_native_memory() -> None:
+    """Collect garbage, then ask glibc to hand freed heap pages back to the OS (Linux only)."""
+    gc.collect()
+    libc_name = ctypes.util.find_library("c")
+    if libc_name is None:
+        return
+    try:
+        ctypes.CDLL(libc_name).malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
