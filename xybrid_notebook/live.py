@@ -108,6 +108,15 @@ def plot_data(offsets_ms: np.ndarray, tokens: np.ndarray, pieces: list[str], cap
     )
 
 
+def output_plot_data(output: GenerationOutput, pieces: Optional[list[str]] = None) -> PlotData:
+    """The panel's data for a finished run; hover text only where the chunks' text is known."""
+    offsets = np.asarray(output.chunk_offsets_ms, dtype=np.float64)
+    tokens = np.asarray(output.chunk_tokens, dtype=np.float64)
+    if pieces is None or len(pieces) != offsets.size:
+        pieces = [""] * offsets.size
+    return plot_data(offsets, tokens, pieces)
+
+
 class RunView(Protocol):
     """What a view of a run must do; `LiveRun` decides when."""
 
@@ -174,8 +183,5 @@ class LiveRun:
 
     def finish(self, output: GenerationOutput) -> None:
         """The final flush: full text, every figure, the whole (capped) plot."""
-        offsets = np.asarray(output.chunk_offsets_ms, dtype=np.float64)
-        tokens = np.asarray(output.chunk_tokens, dtype=np.float64)
-        pieces = self._pieces if len(self._pieces) == offsets.size else [output.text] * offsets.size
         self.view.show_text(output.text, True)
-        self.view.finish(output, plot_data(offsets, tokens, pieces))
+        self.view.finish(output, output_plot_data(output, self._pieces))

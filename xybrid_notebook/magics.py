@@ -13,7 +13,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from .backends import available_backends
 from .errors import XybridError
 from .export import export_history
-from .live import LiveRun, PlotData, plot_data
+from .live import LiveRun, PlotData, output_plot_data
 from .metrics import ChunkClock
 from .models import CATALOG, DEFAULT_MODEL
 from .session import DEFAULT_BACKEND, Session
@@ -143,16 +143,7 @@ def _widgets_wanted(shell: Any, forced_text: bool) -> bool:
 
 def _previous_plot(session: Session) -> Optional[PlotData]:
     last = session.last_output
-    if last is None or last.emitted_chunks < 2:
-        return None
-    offsets = last.chunk_offsets_ms
-    return plot_data(_array(offsets), _array(last.chunk_tokens), [""] * len(offsets))
-
-
-def _array(values: list[Any]) -> Any:
-    import numpy as np
-
-    return np.asarray(values, dtype=np.float64)
+    return output_plot_data(last) if last is not None and last.emitted_chunks >= 2 else None
 
 
 def help_text() -> str:

@@ -10,8 +10,6 @@ from typing import Any, Literal, Optional, Sequence
 from .errors import InvalidInput
 
 Role = Literal["system", "user", "assistant"]
-FinishReason = Literal["stop", "length", "cancelled", "error"]
-FINISH_REASONS: tuple[str, ...] = ("stop", "length", "cancelled", "error")
 
 
 @dataclass(frozen=True)

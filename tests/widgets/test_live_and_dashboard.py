@@ -9,7 +9,7 @@ import pytest
 
 from xybrid_notebook import GenerationConfig, LlmConfig
 from xybrid_notebook.backends.scripted import Script, ScriptedBackend
-from xybrid_notebook.live import LiveRun, Throttle, plot_data, running_decode_tps, thin_points
+from xybrid_notebook.live import LiveRun, Throttle, output_plot_data, running_decode_tps, thin_points
 from xybrid_notebook.metrics import ChunkClock
 from xybrid_notebook.widgets.dashboard import Dashboard
 from xybrid_notebook.widgets.stats import fmt_ms
@@ -111,8 +111,7 @@ def test_compare_last_overlays_the_previous_run() -> None:
     fake = FakeTime()
     first = Dashboard()
     previous = run_with(first, 40, 0.01, fake)
-    overlay = plot_data(np.array(previous.chunk_offsets_ms), np.array(previous.chunk_tokens, float), [""] * 40)
-    second = Dashboard(previous=overlay)
+    second = Dashboard(previous=output_plot_data(previous))
     run_with(second, 40, 0.02, fake)
     trace = second.panel.figure.data[2]
     assert trace.visible and np.allclose(trace.y, previous.inter_chunk_ms)

@@ -221,10 +221,6 @@ class LlmBackend(ABC):
         """True when the engine delivers text piece by piece (not one final chunk)."""
         return type(self)._stream is not LlmBackend._stream
 
-    def is_busy(self) -> bool:
-        """True while a generation runs on this backend."""
-        return self._busy.locked()
-
     # -- introspection -----------------------------------------------------------------------
     def memory_usage(self) -> Optional[int]:
         """Approximate bytes held by the loaded model, if known."""
