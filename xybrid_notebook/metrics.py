@@ -39,6 +39,7 @@ class RunIdentity:
     backend: str
     model_id: str
     execution_provider: str
+    engine_settings: Optional[str] = None
 
 
 class ChunkClock:
@@ -148,6 +149,7 @@ def build_generation_output(
         backend=identity.backend,
         model_id=identity.model_id,
         execution_provider=identity.execution_provider,
+        engine_settings=identity.engine_settings,
         chunk_offsets_ms=offsets_ms.tolist(),
         chunk_tokens=list(chunk_tokens),
     )

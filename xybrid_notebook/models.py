@@ -127,7 +127,12 @@ def resolve_model(name_or_path: Optional[str | Path] = None) -> Path:
 
 
 def validate_model_file(path: Path) -> GgufHeader:
-    """Check the GGUF header and tensor extents before a native library opens the file."""
+    """Check the GGUF header and tensor extents before a native library opens the file.
+
+    A path that does not exist is `ModelNotFound`, the same as at `resolve_model`.
+    """
+    if not path.exists():
+        raise ModelNotFound(f"no model at {str(path)!r}: give a path to an existing .gguf file")
     return read_gguf_header(path)
 
 

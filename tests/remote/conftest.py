@@ -28,12 +28,15 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def llama_server(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`python -m llama_cpp.server` serving the default model; its base URL (…/v1). Stopped whatever happens."""
+    """llama-cpp-python's server serving the default model; its base URL (…/v1). Stopped whatever happens.
+
+    Started through xybrid's launcher, which proves llama.cpp on this machine first.
+    """
     port = free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"
     process = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(model_path), "--model_alias", MODEL_NAME,
-         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048"],
+        [sys.executable, "-m", "xybrid_notebook.backends.llama_server", "--model", str(model_path),
+         "--model_alias", MODEL_NAME, "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048"],
         stdout=subprocess.DEVNULL, stderr=log.open("w"), start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}/v1"

@@ -27,6 +27,7 @@ from ..gguf_header import GgufHeader
 from ..metrics import ChunkClock, EngineReport, RunIdentity
 from ..models import model_id_for, validate_model_file
 from ..types import ChatMessage, GenerationConfig, GenerationOutput, LlmConfig, PartialToken
+from .probe import ProbePlan, ProbeVerdict, prove_engine
 
 OnToken = Callable[[PartialToken], Optional[bool]]
 Prompt = Union[str, Sequence[ChatMessage]]
@@ -147,6 +148,7 @@ class LlmBackend(ABC):
         self._header: Optional[GgufHeader] = None
         self._busy = threading.Lock()
         self.last_output: Optional[GenerationOutput] = None
+        self.engine_verdict: Optional[ProbeVerdict] = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     def supported_formats(self) -> list[str]:
@@ -154,12 +156,20 @@ class LlmBackend(ABC):
         return ["gguf"]
 
     def load(self, config: LlmConfig) -> None:
-        """Validate the model file, then load it; a loaded model is replaced cleanly."""
+        """Validate the model file, prove the engine safe here, then load; a loaded model is replaced cleanly.
+
+        The proof runs the engine in a child process once per machine and engine
+        version (see `probe.py`); a build that crashes here raises `BackendUnavailable`
+        and never touches this process.
+        """
         config.validate()
         path = Path(config.model_path)
         header = validate_model_file(path)
+        plan = self.probe_plan()
+        verdict = prove_engine(plan, path) if plan is not None else None
         if self.is_loaded():
             self.unload()
+        self.engine_verdict = verdict
         self._load(config, header)
         self._config, self._header = config, header
 
@@ -245,9 +255,22 @@ class LlmBackend(ABC):
         """Where the model runs: "cpu", "cuda" or "metal"."""
         return "cpu"
 
+    def probe_plan(self) -> Optional[ProbePlan]:
+        """How to prove this engine in a child process before loading it here; None: nothing native to prove."""
+        return None
+
+    def engine_settings(self) -> dict[str, Any]:
+        """Settings the probe chose for this machine (empty: the engine's defaults)."""
+        return dict(self.engine_verdict.settings) if self.engine_verdict else {}
+
+    def engine_note(self) -> Optional[str]:
+        """One line saying what was turned off on this machine and why; None when nothing was."""
+        return self.engine_verdict.note if self.engine_verdict else None
+
     def identity(self) -> RunIdentity:
-        """Which engine runs which model, and where."""
-        return RunIdentity(self.wire_label() or self.name, self.model_id(), self.execution_provider())
+        """Which engine runs which model, where, and with what turned off."""
+        label = self.engine_verdict.label if self.engine_verdict and not self.engine_verdict.is_default else None
+        return RunIdentity(self.wire_label() or self.name, self.model_id(), self.execution_provider(), label)
 
     # -- the core ----------------------------------------------------------------------------
     def _run(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import ctypes
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence
@@ -21,13 +22,82 @@ from ..errors import InvalidModelFile, PromptTooLong
 from ..gguf_header import GgufHeader
 from ..metrics import EngineReport
 from ..types import GenerationConfig, LlmConfig
+from . import engine_log
 from .base import EngineChunk, LlmBackend, Prompt, import_engine
 from .native_output import captured_native_output, release_native_memory
+from .probe import ProbePlan, ProbeStep, cpu_flags
+
+SAFE_SETTINGS = {"use_extra_bufts": False}
+_log_callback: Any = None
 
 
 def import_llama_cpp() -> Any:
-    """Import llama_cpp, or say how to install it."""
-    return import_engine("llama_cpp", "llama-cpp-python")
+    """Import llama_cpp with its log routed to the engine log (never into a cell), or say how to install it."""
+    llama_cpp = import_engine("llama_cpp", "llama-cpp-python")
+    _route_native_log(llama_cpp)
+    return llama_cpp
+
+
+def _route_native_log(llama_cpp: Any) -> None:
+    """Replace llama-cpp-python's log callback (which prints to sys.stderr) with one that keeps the lines."""
+    global _log_callback
+    if _log_callback is not None:
+        return
+
+    @llama_cpp.llama_log_callback
+    def keep_line(level: int, text: bytes, user_data: Any) -> None:
+        engine_log.record("llama.cpp", text.decode("utf-8", "replace").splitlines())
+
+    _log_callback = keep_line  # ctypes needs the callback object alive as long as llama.cpp may call it
+    llama_cpp.llama_log_set(keep_line, ctypes.c_void_p(0))
+
+
+@contextmanager
+def model_params_overridden(llama_cpp: Any, settings: dict[str, Any]) -> Iterator[None]:
+    """Make `Llama(...)` build its `llama_model_params` with `settings` applied (fields it has no argument for)."""
+    if not settings:
+        yield
+        return
+    lowlevel = llama_cpp.llama_cpp
+    original = lowlevel.llama_model_default_params
+
+    def with_settings() -> Any:
+        params = original()
+        for name, value in settings.items():
+            setattr(params, name, value)
+        return params
+
+    lowlevel.llama_model_default_params = with_settings
+    try:
+        yield
+    finally:
+        lowlevel.llama_model_default_params = original
+
+
+def llama_cpp_probe_plan() -> ProbePlan:
+    """llama.cpp's defaults first, then without extra CPU buffer types (AMX, weight repacking)."""
+    cause = "AMX faults on this machine" if "amx" in cpu_flags() else "llama.cpp's extra CPU buffer types fault here"
+    return ProbePlan(
+        engine="llama.cpp",
+        package="llama_cpp_python",
+        target=f"{__name__}:probe_in_child",
+        steps=(
+            ProbeStep("default settings"),
+            ProbeStep("no extra buffer types", SAFE_SETTINGS, f"{cause}: llama.cpp runs without extra buffer types"),
+        ),
+    )
+
+
+def probe_in_child(model_path: str, settings: dict[str, Any]) -> None:
+    """The child's test: load the model as the backend does and decode a few tokens."""
+    llama_cpp = import_llama_cpp()
+    with model_params_overridden(llama_cpp, settings):
+        llama = llama_cpp.Llama(model_path=model_path, n_ctx=128, n_threads=default_thread_count(), verbose=False)
+    tokens = llama.tokenize(b"The quick brown fox", add_bos=True)
+    for count, _ in enumerate(llama.generate(tokens, top_k=1, temp=0.0), start=1):
+        if count >= 4:
+            break
+    llama.close()
 
 
 def default_thread_count() -> int:
@@ -97,7 +167,9 @@ class LlamaCppBackend(LlmBackend):
     def _load(self, config: LlmConfig, header: GgufHeader) -> None:
         llama_cpp = import_llama_cpp()
         try:
-            with captured_native_output() as native_log:
+            with captured_native_output("llama.cpp") as native_log, model_params_overridden(
+                llama_cpp, self.engine_settings()
+            ):
                 self._llama = llama_cpp.Llama(
                     model_path=str(Path(config.model_path)),
                     n_ctx=config.context_length,
@@ -120,6 +192,10 @@ class LlamaCppBackend(LlmBackend):
             self._llama.close()
         self._llama = self._pieces = None
         release_native_memory()
+
+    def probe_plan(self) -> ProbePlan:
+        """Defaults first, then without extra CPU buffer types."""
+        return llama_cpp_probe_plan()
 
     # -- introspection -----------------------------------------------------------------------
     def memory_usage(self) -> Optional[int]:

@@ -18,10 +18,11 @@ from ..chat_format import RAW_ROLE, chat_template_for, render_chat, with_raw_pas
 from ..errors import InvalidInput, InvalidModelFile, PromptTooLong
 from ..gguf_header import GgufHeader
 from ..metrics import EngineReport
-from ..models import cache_dir
+from ..models import cache_dir, validate_model_file
 from ..types import GenerationConfig, LlmConfig
 from .base import EngineChunk, LlmBackend, Prompt, import_engine
 from .native_output import captured_native_output, release_native_memory
+from .probe import ProbePlan, ProbeStep
 
 _FINISH_REASONS = {"stop": "stop", "length": "length", "eos": "stop", "canceled": "cancelled"}
 
@@ -37,6 +38,31 @@ def _rss_bytes() -> int:
             return int(statm.read().split()[1]) * resource.getpagesize()
     except OSError:  # pragma: no cover - not Linux
         return 0
+
+
+def _new_runner(mistralrs: Any, path: Path, template_file: Optional[Path]) -> Any:
+    """A Runner for the GGUF at `path`, strictly offline."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    return mistralrs.Runner(
+        which=mistralrs.Which.GGUF(quantized_model_id=str(path.parent), quantized_filename=path.name),
+        token_source="none",
+        jinja_explicit=None if template_file is None else str(template_file),
+    )
+
+
+def probe_in_child(model_path: str, settings: dict[str, Any]) -> None:
+    """The child's test: build a Runner for the model and stream a few tokens."""
+    mistralrs = import_mistralrs()
+    path = Path(model_path).resolve()
+    template = _write_template_file(with_raw_passthrough(chat_template_for(None, validate_model_file(path))))
+    with captured_native_output("mistral.rs"):
+        runner = _new_runner(mistralrs, path, template)
+    request = mistralrs.ChatCompletionRequest(
+        model="default", messages=[{"role": RAW_ROLE, "content": "The quick brown fox"}], max_tokens=3,
+        temperature=0.0, stream=True,
+    )
+    for _ in runner.send_chat_completion_request(request):
+        pass
 
 
 def _write_template_file(template: str) -> Path:
@@ -66,18 +92,13 @@ class MistralRsBackend(LlmBackend):
             raise InvalidInput("n_threads: mistral.rs picks its thread count at start-up; leave it unset")
         if config.n_gpu_layers != 0:
             raise InvalidInput("n_gpu_layers: this mistralrs build runs on the CPU only; use 0")
-        os.environ["HF_HUB_OFFLINE"] = "1"
         mistralrs = import_mistralrs()
         path = Path(config.model_path).resolve()
         self._template = chat_template_for(config.chat_template, header)
         before = _rss_bytes()
         try:
-            with captured_native_output():
-                self._runner = mistralrs.Runner(
-                    which=mistralrs.Which.GGUF(quantized_model_id=str(path.parent), quantized_filename=path.name),
-                    token_source="none",
-                    jinja_explicit=str(_write_template_file(with_raw_passthrough(self._template))),
-                )
+            with captured_native_output("mistral.rs"):
+                self._runner = _new_runner(mistralrs, path, _write_template_file(with_raw_passthrough(self._template)))
         except BaseException as exc:  # the binding raises pyo3 PanicException, a BaseException
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 raise
@@ -89,6 +110,10 @@ class MistralRsBackend(LlmBackend):
         self._runner = None
         self._rss_growth = None
         release_native_memory()
+
+    def probe_plan(self) -> ProbePlan:
+        """One step: mistral.rs has no safer setting to fall back on."""
+        return ProbePlan("mistral.rs", "mistralrs", f"{__name__}:probe_in_child", (ProbeStep("default settings"),))
 
     # -- introspection -----------------------------------------------------------------------
     def memory_usage(self) -> Optional[int]:

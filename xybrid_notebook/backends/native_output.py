@@ -11,6 +11,8 @@ import tempfile
 from contextlib import ExitStack, contextmanager
 from typing import Iterator
 
+from . import engine_log
+
 
 @contextmanager
 def _redirected(fd: int, lines: list[str]) -> Iterator[None]:
@@ -31,12 +33,13 @@ def _redirected(fd: int, lines: list[str]) -> Iterator[None]:
 
 
 @contextmanager
-def captured_native_output() -> Iterator[list[str]]:
+def captured_native_output(source: str) -> Iterator[list[str]]:
     """Point fds 1 and 2 at temporary files while the block runs; the list holds their lines after.
 
     llama.cpp and mistral.rs log with fprintf/tracing straight to the process's
-    descriptors, which a Jupyter kernel forwards into the cell. Callers put the
-    last captured line into their error message when loading fails.
+    descriptors, which a Jupyter kernel forwards into the cell. The lines go to
+    the engine log under `source`; callers put the last one into their error
+    message when loading fails.
     """
     lines: list[str] = []
     for stream in (sys.stdout, sys.stderr):
@@ -45,6 +48,7 @@ def captured_native_output() -> Iterator[list[str]]:
         except (OSError, ValueError):
             pass
     with ExitStack() as stack:
+        stack.callback(lambda: engine_log.record(source, lines))
         for fd in (1, 2):
             stack.enter_context(_redirected(fd, lines))
         yield lines
