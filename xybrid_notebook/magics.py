@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import functools
 import os
+import shlex
 from typing import Any, Callable, Optional
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 
-from .backends import available_backends
+from .backends import available_backends, engine_log
 from .errors import XybridError
 from .export import export_history
 from .live import LiveRun, PlotData, output_plot_data
@@ -41,8 +42,11 @@ def user_errors(method: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _parse(func: Callable[..., Any], line: str) -> Any:
+    """Parse like a shell: quotes group words and are removed (IPython's own splitting keeps them)."""
     try:
-        return parse_argstring(func, line)
+        return func.parser.parse_args(shlex.split(line))  # type: ignore[attr-defined]
+    except ValueError as exc:
+        raise UsageError(f"cannot read the options ({exc}): close every quote") from None
     except UsageError as exc:
         raise UsageError(f"{exc} (see %xybrid help)") from None
 
@@ -106,6 +110,12 @@ def _export_args(line: str) -> None:
 
 
 @magic_arguments()
+@argument("--log", action="store_true", help="also show the engines' own log (kept out of the cells)")
+def _status_args(line: str) -> None:
+    """%xybrid status [--log]"""
+
+
+@magic_arguments()
 @argument("--reset", action="store_true", help="forget the conversation")
 def _chat_args(line: str) -> None:
     """%xybrid chat [--reset]"""
@@ -149,10 +159,10 @@ def _previous_plot(session: Session) -> Optional[PlotData]:
 def help_text() -> str:
     """Every subcommand with its usage line."""
     lines = ["%xybrid SUBCOMMAND [options]:"]
-    for func in (_load_args, _config_args, _history_args, _export_args, _chat_args, _route_args):
+    for func in (_load_args, _status_args, _config_args, _history_args, _export_args, _chat_args, _route_args):
         lines.append("  " + (func.__doc__ or "").strip())
     lines += [
-        "  %xybrid unload | status | backends | models | help",
+        "  %xybrid unload | backends | models | help",
         "  %%generate [-n N] [-t T] [--top-p P] [--top-k K] [--min-p P] [--seed S] [--system TEXT]",
         "             [--raw | --chat] [--stop S ...] [--no-plot] [--compare-last] [--text] [-o VAR]",
     ]
@@ -208,7 +218,10 @@ class XybridMagics(Magics):
         print("Model unloaded." if self.session.unload() else "Nothing was loaded.")
 
     def _cmd_status(self, rest: str) -> Table:
-        self._no_arguments("status", rest)
+        args = _parse(_status_args, rest)
+        if args.log:
+            lines = engine_log.tail(200)
+            print("\n".join(lines) if lines else "The engines have logged nothing yet.")
         status = self.session.status()
         memory = status.pop("memory_bytes")
         status["memory"] = None if memory is None else f"{memory / 2**20:.0f} MiB"
@@ -256,7 +269,9 @@ class XybridMagics(Magics):
             print(f"Conversation cleared ({self.session.reset_chat() // 2} turn(s)).")
         else:
             turns = len(self.session.conversation) // 2
-            print(f"{turns} turn(s) kept; %%generate --chat continues, %xybrid chat --reset clears.")
+            system = self.session.conversation_system()
+            print(f"{turns} turn(s) kept; system prompt: {'(none)' if system is None else repr(system)}; "
+                  "%%generate --chat continues, %xybrid chat --reset clears.")
 
     def _cmd_route(self, rest: str) -> None:
         args = _parse(_route_args, rest)
@@ -280,6 +295,10 @@ class XybridMagics(Magics):
             raise UsageError(f"-o needs a Python variable name, got {args.out!r}")
         backend = self.session.require_backend()
         self.session.configure()  # surfaces a broken default config before any output
+        if args.chat:
+            notice = self.session.set_chat_system(args.system)
+            if notice:
+                print(notice)
         clock = ChunkClock()
         view = self._make_view(args)
         live = LiveRun(view, clock, plot=not args.no_plot)

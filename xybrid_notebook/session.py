@@ -16,6 +16,7 @@ from typing import Any, Callable, Optional
 from .backends import canonical_name, create_backend
 from .backends.base import LlmBackend, OnToken, Prompt
 from .errors import GenerationError, InvalidInput, PromptTooLong
+from .host import HostLoad, HostSampler
 from .metrics import ChunkClock
 from .models import resolve_model
 from .routing import LOAD_REMOTE, RouteChoice, check_route, choose_route, fallback_route
@@ -36,14 +37,16 @@ class LoadSummary:
     context_length: Optional[int]
     memory_bytes: Optional[int]
     load_seconds: float
+    engine_note: Optional[str] = None
 
     def line(self) -> str:
-        """One line for the user."""
+        """One line for the user (a second one when something was turned off on this machine)."""
         memory = "–" if self.memory_bytes is None else f"{self.memory_bytes / 2**20:.0f} MiB"
-        return (
+        line = (
             f"Loaded {self.model_id} on {self.backend} ({self.execution_provider}) | "
             f"context {self.context_length} | memory {memory} | {self.load_seconds:.2f} s"
         )
+        return line if self.engine_note is None else f"{self.engine_note}\n{line}"
 
 
 @dataclass
@@ -80,6 +83,7 @@ class Session:
     route: str = "auto"
     defaults: GenerationConfig = field(default_factory=GenerationConfig)
     system_prompt: Optional[str] = None
+    chat_system: Optional[str] = None
     history: list[RunRecord] = field(default_factory=list)
     conversation: list[ChatMessage] = field(default_factory=list)
     backend_factory: Callable[[str], LlmBackend] = create_backend
@@ -122,7 +126,7 @@ class Session:
             self.backend = fresh
         if previous is not None:
             previous.unload()
-        self.conversation.clear()
+        self.reset_chat()
         return LoadSummary(
             model_id=fresh.model_id(),
             path=Path(str(url)) if remote else Path(config.model_path),
@@ -131,6 +135,7 @@ class Session:
             context_length=fresh.context_length(),
             memory_bytes=fresh.memory_usage(),
             load_seconds=seconds,
+            engine_note=fresh.engine_note(),
         )
 
     def unload(self) -> bool:
@@ -141,7 +146,7 @@ class Session:
             if backend is not None:
                 backend.unload()
         self.backend = self.remote = None
-        self.conversation.clear()
+        self.reset_chat()
         return True
 
     def _has(self, backend: Optional[LlmBackend]) -> bool:
@@ -170,17 +175,38 @@ class Session:
         return updated
 
     def reset_chat(self) -> int:
-        """Forget the conversation; return how many turns were dropped."""
+        """Forget the conversation and its system prompt; return how many messages were dropped."""
         dropped = len(self.conversation)
         self.conversation.clear()
+        self.chat_system = None
         return dropped
+
+    def set_chat_system(self, system: Optional[str]) -> Optional[str]:
+        """Make `system` the conversation's system prompt for this turn and the ones after ('' clears it).
+
+        Returns a line to show when it changes mid-conversation (the engine's cached
+        prefix no longer matches); None otherwise, and when `system` is None.
+        """
+        if system is None:
+            return None
+        new = system or None
+        changed = bool(self.conversation) and new != self.conversation_system()
+        self.chat_system = new
+        if not changed:
+            return None
+        return "The conversation's system prompt changed: its cached prefix will be recomputed on this turn."
+
+    def conversation_system(self) -> Optional[str]:
+        """The system prompt `--chat` turns are sent with: the conversation's own, else the session default."""
+        return self.chat_system if self.chat_system is not None else self.system_prompt
 
     # -- generation ----------------------------------------------------------------------------
     def build_prompt(self, text: str, mode: RunMode, system: Optional[str] = None) -> Prompt:
         """The raw text, or the messages (system prompt, kept turns if chatting, this turn)."""
         if mode == "raw":
             return text
-        system = system if system is not None else self.system_prompt
+        if system is None:
+            system = self.conversation_system() if mode == "chat" else self.system_prompt
         messages = [ChatMessage.system(system)] if system else []
         if mode == "chat":
             messages.extend(self.conversation)
@@ -201,6 +227,9 @@ class Session:
         if mode not in ("single", "chat", "raw"):
             raise InvalidInput(f"mode must be single, chat or raw, got {mode!r}")
         config = dataclasses.replace(self.defaults, **overrides).validate()
+        if mode == "chat":
+            self.set_chat_system(system)
+            system = None
         prompt = self.build_prompt(text, mode, system)
         run = functools.partial(self._run_on, prompt, mode, text, config, on_token or (lambda token: None), clock)
         choice = choose_route(self.route, self._has(self.backend), self._has(self.remote))
@@ -219,6 +248,7 @@ class Session:
         backend = self.backend if choice.target == "local" else self.remote
         assert backend is not None
         started_at = datetime.now()
+        sampler = HostSampler().start()
         try:
             if isinstance(prompt, str):
                 output = backend.generate_raw_streaming(prompt, config, callback, clock=clock)
@@ -227,16 +257,22 @@ class Session:
         except BaseException as exc:
             partial = getattr(exc, "partial_output", None)
             if partial is not None:
-                self._record(started_at, mode, text, config, partial, choice)
+                self._record(started_at, mode, text, config, partial, choice, sampler.stop())
             raise
-        self._record(started_at, mode, text, config, output, choice)
+        finally:
+            load = sampler.stop()
+        self._record(started_at, mode, text, config, output, choice, load)
         return output
 
     def _record(
         self, started_at: datetime, mode: RunMode, text: str, config: GenerationConfig, output: GenerationOutput,
-        choice: RouteChoice,
+        choice: RouteChoice, load: Optional[HostLoad],
     ) -> None:
         output.route, output.route_reason = choice.target, choice.reason
+        if load is not None:
+            output.other_cpu_cores_mean = load.other_cpu_cores_mean
+            output.other_cpu_cores_peak = load.other_cpu_cores_peak
+            output.engine_cpu_cores_mean = load.engine_cpu_cores_mean
         self.history.append(RunRecord(len(self.history) + 1, started_at, mode, text, config, output))
         if mode == "chat" and output.text:
             self.conversation += [ChatMessage.user(text), ChatMessage.assistant(output.text)]
@@ -265,8 +301,10 @@ class Session:
             "execution_provider": backend.execution_provider() if loaded else None,
             "context_length": backend.context_length() if loaded else None,
             "memory_bytes": backend.memory_usage() if loaded else None,
+            "engine_settings": (backend.engine_note() or "engine defaults") if loaded else None,
             "defaults": dataclasses.asdict(self.defaults),
             "system_prompt": self.system_prompt,
+            "chat_system_prompt": self.chat_system,
             "remote": f"{self.remote.model_id()} ({self.remote.wire_label()})" if self._has(self.remote) else None,
             "route": self.route,
             "chat_turns": len(self.conversation) // 2,

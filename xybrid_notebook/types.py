@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Literal, Optional, Sequence
 
 from .errors import InvalidInput
+from .host import interference_note
 
 Role = Literal["system", "user", "assistant"]
 
@@ -182,6 +183,15 @@ class GenerationOutput:
     error: Optional[str] = None
     route: Optional[str] = None
     route_reason: Optional[str] = None
+    engine_settings: Optional[str] = None
+    other_cpu_cores_mean: Optional[float] = None
+    other_cpu_cores_peak: Optional[float] = None
+    engine_cpu_cores_mean: Optional[float] = None
+
+    @property
+    def interference_note(self) -> Optional[str]:
+        """In words, when other processes took a noticeable share of the CPU during the run; else None."""
+        return interference_note(self.other_cpu_cores_mean)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict (NaN and infinity become None)."""

@@ -95,7 +95,7 @@ def test_empty_cell_is_one_line(loaded: InteractiveShell, body: str) -> None:
         ("load --ctx", "expected one argument"), ("load /no/such/model.gguf", "ModelNotFound"),
         ("load --backend vllm", "unknown backend"), ("config --top-p 1.5", "top_p"),
         ("config --temperature nan", "finite"), ("config --max-tokens -3", "max_tokens"),
-        ("config --wat 1", "unrecognized"), ("status now", "takes no arguments"), ("export", "required: path"),
+        ("config --wat 1", "unrecognized"), ("status now", "unrecognized arguments: now"), ("export", "required: path"),
     ],
 )
 def test_bad_xybrid_lines_are_one_line_and_change_nothing(loaded: InteractiveShell, line: str, expected: str) -> None:

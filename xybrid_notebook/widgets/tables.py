@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 from ..session import RunRecord, prompt_preview
 from .stats import fmt_ms, fmt_rate
@@ -35,7 +35,7 @@ class Table:
 
 
 HISTORY_HEADER = ["#", "time", "backend", "model", "prompt", "tokens", "TTFT", "ITL mean", "p95", "decode",
-                  "finish", "route"]
+                  "finish", "route", "engine settings", "other CPU"]
 
 
 def history_table(records: Sequence[RunRecord]) -> Table:
@@ -46,10 +46,15 @@ def history_table(records: Sequence[RunRecord]) -> Table:
             prompt_preview(r.prompt, 32), r.output.tokens_generated, fmt_ms(r.output.ttft_ms),
             fmt_ms(r.output.mean_itl_ms), fmt_ms(r.output.p95_itl_ms), fmt_rate(r.output.decode_tps),
             r.output.finish_reason, r.output.route_reason or r.output.route,
+            r.output.engine_settings or "defaults", _cores(r.output.other_cpu_cores_mean),
         ]
         for r in records
     ]
     return Table(HISTORY_HEADER, rows, title=f"{len(rows)} run(s)")
+
+
+def _cores(value: Optional[float]) -> Optional[str]:
+    return None if value is None else f"{value:.2f} cores"
 
 
 def key_value_table(pairs: dict[str, Any], title: str = "") -> Table:

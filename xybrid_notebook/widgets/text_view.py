@@ -36,6 +36,7 @@ class TextView:
         """Progress lives in the streamed text itself."""
 
     def finish(self, output: GenerationOutput, plot: PlotData) -> None:
-        """End the text and print one summary line."""
-        self.stream.write("\n" + stats_line(output) + "\n")
+        """End the text and print one summary line (saying so when other processes took CPU)."""
+        note = output.interference_note
+        self.stream.write("\n" + stats_line(output) + ("" if note is None else f" | {note}") + "\n")
         self.stream.flush()

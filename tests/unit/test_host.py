@@ -1,0 +1,67 @@
+"""The interference sampler: real CPU readings of this process and of another one."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import psutil
+
+from xybrid_notebook.host import NOTICEABLE_CORES, HostSampler, interference_note
+
+BUSY_LOOP = "import time\nend = time.time() + {s}\nwhile time.time() < end: pass\n"
+
+
+def spin(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+def test_own_busy_work_counts_as_the_engine_not_as_others() -> None:
+    cpu_before, wall_before = time.process_time(), time.perf_counter()
+    sampler = HostSampler().start()
+    spin(0.6)
+    load = sampler.stop()
+    own_cores = (time.process_time() - cpu_before) / (time.perf_counter() - wall_before)
+    assert load is not None and load.samples >= 3
+    assert abs(load.engine_cpu_cores_mean - own_cores) < 0.1  # the machine may be busy: compare, not expect 1.0
+    assert own_cores > 0.1
+
+
+def test_another_process_spinning_is_reported_as_interference() -> None:
+    other = subprocess.Popen([sys.executable, "-c", BUSY_LOOP.format(s=2.0)])
+    watched = psutil.Process(other.pid)
+    try:
+        time.sleep(0.3)  # let it start
+        spent_before, wall_before = sum(watched.cpu_times()[:2]), time.perf_counter()
+        sampler = HostSampler().start()
+        time.sleep(0.8)
+        load = sampler.stop()
+        spinner_cores = (sum(watched.cpu_times()[:2]) - spent_before) / (time.perf_counter() - wall_before)
+    finally:
+        other.wait(10)
+    assert load is not None and spinner_cores > 0.2
+    assert load.other_cpu_cores_mean >= spinner_cores - 0.1  # the spinner is among the others
+    assert load.other_cpu_cores_peak >= load.other_cpu_cores_mean - 0.1
+    assert load.engine_cpu_cores_mean < 0.2  # we slept
+    assert interference_note(load.other_cpu_cores_mean) is not None
+
+
+def test_the_note_speaks_only_above_the_threshold() -> None:
+    assert interference_note(None) is None
+    assert interference_note(NOTICEABLE_CORES) is None
+    assert interference_note(0.43) == "other processes used 0.4 cores: gaps may be inflated"
+
+
+def test_every_session_run_carries_its_host_load() -> None:
+    from xybrid_notebook.backends.scripted import Script, ScriptedBackend
+    from xybrid_notebook.session import Session
+
+    session = Session(backend_factory=lambda name: ScriptedBackend(Script(delays_s=(0.15, 0.15, 0.15, 0.15))))
+    session.load(backend="scripted")
+    out = session.generate("hello")
+    assert out.other_cpu_cores_mean is not None and out.other_cpu_cores_peak is not None
+    assert out.engine_cpu_cores_mean is not None and out.engine_cpu_cores_mean < 0.5  # it slept
+    assert out.to_dict()["other_cpu_cores_mean"] == out.other_cpu_cores_mean
