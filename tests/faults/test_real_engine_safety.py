@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ from xybrid_notebook.session import Session
 from xybrid_notebook.types import GenerationConfig
 
 pytestmark = pytest.mark.slow
+NATIVE_MARKERS = ("llama_", "ggml_", "load_tensors", "llm_load", "mistralrs_core", "INFO ", "WARN ")
 
 
 def test_llama_probe_in_a_child_gives_a_verdict_and_its_cost(
@@ -83,7 +85,7 @@ def test_terminal_ipython_shows_no_native_log(model_path: Path) -> None:
     )
     shown = done.stdout + done.stderr
     assert "Loaded gemma3-270m on llamacpp" in shown and "Loaded gemma3-270m on mistralrs" in shown
-    for marker in ("llama_", "ggml_", "load_tensors", "INFO", "WARN", "mistralrs_core"):
+    for marker in NATIVE_MARKERS:
         assert marker not in shown, shown
 
 
@@ -133,3 +135,24 @@ def test_chat_magic_shows_the_system_prompt_and_the_change_notice(capsys) -> Non
     finally:
         shell.run_line_magic("unload_ext", "xybrid_notebook")
         unregister_backend("scripted")
+
+
+
+def test_no_native_log_in_cells_executed_as_nbconvert_does(model_path: Path) -> None:
+    """nbclient is what `jupyter nbconvert --execute` (and so `make demo`) runs notebooks with."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    cells = [
+        "%load_ext xybrid_notebook",
+        "%xybrid load --ctx 512",
+        "%%generate -n 8 -t 0 --raw\nThe history of the bicycle began",
+        "%xybrid load --ctx 512 --backend mistralrs",
+        "%%generate -n 4 -t 0 --raw\nThe history of the bicycle began",
+    ]
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code) for code in cells])
+    NotebookClient(notebook, timeout=600, kernel_name="python3").execute()
+    shown = json.dumps([cell["outputs"] for cell in notebook.cells])
+    assert "Loaded gemma3-270m on mistralrs" in shown
+    for marker in NATIVE_MARKERS:
+        assert marker not in shown, marker

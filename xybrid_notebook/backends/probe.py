@@ -137,7 +137,8 @@ class _ChildResult:
 def _run_child(plan: ProbePlan, step: ProbeStep, model_path: Path) -> _ChildResult:
     child = f"{__package__}.probe_child"
     command = [sys.executable, "-m", child, plan.target, str(model_path), json.dumps(step.settings)]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    # The child imports what this process can import, a backend added to sys.path by hand included.
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     try:
         done = subprocess.run(
             command, stdin=subprocess.DEVNULL, capture_output=True, timeout=PROBE_TIMEOUT_S, env=env
