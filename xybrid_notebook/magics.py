@@ -12,7 +12,7 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from .backends import available_backends, engine_log
-from .errors import XybridError
+from .errors import GenerationCancelled, XybridError
 from .export import export_history
 from .live import LiveRun, PlotData, output_plot_data
 from .metrics import ChunkClock
@@ -320,34 +320,24 @@ class XybridMagics(Magics):
         return dashboard
 
     def _run(self, live: LiveRun, text: str, mode: str, args: Any, clock: ChunkClock) -> Optional[GenerationOutput]:
+        runs_before = len(self.session.history)
         try:
             output = self.session.generate(
                 text, mode=mode, system=args.system, on_token=live.on_token, clock=clock, **_overrides(args)
             )
-        except KeyboardInterrupt as exc:
-            partial = getattr(exc, "partial_output", None)
-            if partial is None:
-                print("Cancelled before the generation started.")
-                return None
-            live.finish(partial)
-            return partial
-        except Exception as exc:
-            partial = getattr(exc, "partial_output", None)
-            if partial is not None:
-                _show_partial(live, partial)
-            if isinstance(exc, XybridError):
-                raise
-            raise UsageError(f"the generation stopped: {type(exc).__name__}: {exc}") from None
+        except GenerationCancelled as exc:
+            live.finish(exc.partial)
+            return exc.partial
+        except KeyboardInterrupt:
+            print("Cancelled before the generation started.")
+            return None
+        except BaseException:
+            # Show how far the run got; the error itself goes on: one line if the user can fix it, else a traceback.
+            if len(self.session.history) > runs_before:
+                live.finish(self.session.history[-1].output)
+            raise
         live.finish(output)
         return output
-
-
-def _show_partial(live: LiveRun, partial: GenerationOutput) -> None:
-    """Render a failed run's partial output; a broken view must not hide the original error."""
-    try:
-        live.finish(partial)
-    except Exception:
-        pass
 
 
 _REGISTERED: dict[int, XybridMagics] = {}

@@ -254,10 +254,9 @@ class Session:
                 output = backend.generate_raw_streaming(prompt, config, callback, clock=clock)
             else:
                 output = backend.generate_streaming(prompt, config, callback, clock=clock)
-        except BaseException as exc:
-            partial = getattr(exc, "partial_output", None)
-            if partial is not None:
-                self._record(started_at, mode, text, config, partial, choice, sampler.stop())
+        except BaseException:
+            if backend.last_output is not None:  # the run started: record how far it got
+                self._record(started_at, mode, text, config, backend.last_output, choice, sampler.stop())
             raise
         finally:
             load = sampler.stop()

@@ -112,7 +112,7 @@ def test_api_key_is_sent_but_never_shown(fake_server: FakeServer, monkeypatch) -
         backend.generate_raw("Hi", GREEDY)
     assert fake_server.requests[-1]["headers"]["Authorization"] == "Bearer sk-secret-123"
     assert "sk-secret" not in str(info.value) and "401" in str(info.value) and "invalid api key" in str(info.value)
-    assert "sk-secret" not in json.dumps(info.value.partial_output.to_dict())
+    assert "sk-secret" not in json.dumps(info.value.partial.to_dict())
     monkeypatch.delenv("XYBRID_TEST_KEY")
     with pytest.raises(InvalidInput, match="XYBRID_TEST_KEY is empty or unset"):
         backend.generate_raw("Hi", GREEDY)
@@ -135,14 +135,14 @@ def test_http_errors_are_one_line_with_the_servers_message(fake_server: FakeServ
         remote(fake_server.url).generate_raw("Hi", GREEDY)
     text = str(info.value)
     assert f"HTTP {status}" in text and message in text and "\n" not in text
-    assert info.value.partial_output.finish_reason == "error"
+    assert info.value.partial.finish_reason == "error"
 
 
 def test_stream_cut_in_the_middle_keeps_partial_text(fake_server: FakeServer) -> None:
     fake_server.behaviour = lambda h: sse(h, [chunk("one "), chunk("two ")], close_early=True)
     with pytest.raises(GenerationError, match="cut|ended before") as info:
         remote(fake_server.url).generate_raw("Hi", GREEDY)
-    partial = info.value.partial_output
+    partial = info.value.partial
     assert partial.text == "one two " and partial.finish_reason == "error" and partial.emitted_chunks == 2
 
 
@@ -150,7 +150,7 @@ def test_malformed_sse_is_an_error_naming_the_line(fake_server: FakeServer) -> N
     fake_server.behaviour = lambda h: sse(h, [chunk("fine "), "{not json", "[DONE]"])
     with pytest.raises(GenerationError, match="malformed server-sent event: '{not json'") as info:
         remote(fake_server.url).generate_raw("Hi", GREEDY)
-    assert info.value.partial_output.text == "fine "
+    assert info.value.partial.text == "fine "
 
 
 def test_a_stalled_server_times_out_before_the_first_byte(fake_server: FakeServer) -> None:

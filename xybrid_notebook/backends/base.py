@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterator, Optional, Sequence, Union
 
 from ..errors import (
     BackendUnavailable,
+    GenerationCancelled,
     GenerationError,
     GenerationInProgress,
     InvalidInput,
@@ -72,25 +73,20 @@ def check_prompt_text(text: str, what: str = "prompt") -> None:
         ) from None
 
 
-def _stamp_partial(exc: BaseException, output: GenerationOutput) -> None:
-    try:
-        exc.partial_output = output  # type: ignore[attr-defined]
-    except AttributeError:  # pragma: no cover - exceptions with __slots__
-        pass
-
-
 def timed_stream(
     stream: Iterator[EngineChunk],
     report: EngineReport,
     identity: RunIdentity,
     on_token: Optional[OnToken] = None,
     clock: Optional[ChunkClock] = None,
+    on_end: Optional[Callable[[GenerationOutput], None]] = None,
 ) -> GenerationOutput:
     """Consume an engine's chunk iterator, timestamp every non-empty chunk, build the output.
 
-    `on_token` returning False cancels; KeyboardInterrupt cancels and is re-raised;
-    any other exception stops the run and propagates (engine errors as
-    `GenerationError`). The exception carries the partial result as `.partial_output`.
+    `on_token` returning False cancels. However the run ends, `on_end` receives its
+    output first. An interrupt becomes `GenerationCancelled` and an engine failure
+    `GenerationError`, each holding the partial output; an exception raised by
+    `on_token` (a bug in a listener) propagates unchanged, with its traceback.
     """
     clock = clock or ChunkClock()
     pieces: list[str] = []
@@ -132,7 +128,13 @@ def timed_stream(
     output = clock.build_output("".join(pieces), report, identity, finish or report.finish_reason)
     if failure is not None:
         output.error = f"{type(failure).__name__}: {failure}" if finish == "error" else None
-        _stamp_partial(failure, output)
+    if on_end is not None:
+        on_end(output)
+    if isinstance(failure, KeyboardInterrupt):
+        raise GenerationCancelled(output) from failure
+    if isinstance(failure, GenerationError):
+        failure.partial = output
+    if failure is not None:
         raise failure
     return output
 
@@ -293,18 +295,16 @@ class LlmBackend(ABC):
         if not self._busy.acquire(blocking=False):
             raise GenerationInProgress("a generation is already running on this backend: wait for it or stop it")
         try:
+            self.last_output = None
             prepared = self._prepare(prompt, config)
             report = EngineReport()
-            try:
-                stream = self._stream(prepared, config, report)
-                output = timed_stream(stream, report, self.identity(), on_token, clock)
-            except BaseException as exc:
-                self.last_output = getattr(exc, "partial_output", None)
-                raise
-            self.last_output = output
-            return output
+            stream = self._stream(prepared, config, report)
+            return timed_stream(stream, report, self.identity(), on_token, clock, on_end=self._keep_output)
         finally:
             self._busy.release()
+
+    def _keep_output(self, output: GenerationOutput) -> None:
+        self.last_output = output
 
     # -- engine hooks ------------------------------------------------------------------------
     @abstractmethod
