@@ -9,9 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from .backends import available_backends, create_backend, register_backend
-from .backends.base import LlmBackend
+from .backends.base import LlmBackend, Requirement
+from .backends.gguf_file import GgufFileBackend
+from .backends.remote import RemoteSpec
 from .errors import (
     BackendUnavailable,
+    GenerationCancelled,
     GenerationError,
     GenerationInProgress,
     InvalidInput,
@@ -45,17 +48,21 @@ __all__ = [
     "CATALOG",
     "ChatMessage",
     "DEFAULT_MODEL",
+    "GenerationCancelled",
     "GenerationConfig",
     "GenerationError",
     "GenerationInProgress",
     "GenerationOutput",
     "InvalidInput",
+    "GgufFileBackend",
     "InvalidModelFile",
     "LlmBackend",
     "LlmConfig",
     "ModelNotFound",
     "ModelNotLoaded",
     "PartialToken",
+    "RemoteSpec",
+    "Requirement",
     "XybridError",
     "available_backends",
     "create_backend",

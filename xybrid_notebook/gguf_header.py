@@ -37,7 +37,6 @@ class GgufHeader:
     version: int
     tensor_count: int
     metadata: dict[str, Any] = field(default_factory=dict)
-    data_end: int = 0
 
     @property
     def architecture(self) -> str:
@@ -188,12 +187,10 @@ def _walk(buf: mmap.mmap | bytes, size: int, path: Path) -> GgufHeader:
         tensors.append((name, offset, _tensor_nbytes(ggml_type, dims, name)))
     alignment = int(header.metadata.get("general.alignment", DEFAULT_ALIGNMENT)) or DEFAULT_ALIGNMENT
     data_start = -(-cur.pos // alignment) * alignment
-    header.data_end = data_start
     for name, offset, nbytes in tensors:
         end = data_start + offset + nbytes
         if end > size:
             raise _Truncated(f"tensor {name!r} ends at byte {end}, past the end of the file ({size} bytes)")
-        header.data_end = max(header.data_end, end)
     return header
 
 

@@ -303,7 +303,7 @@ class XybridMagics(Magics):
         view = self._make_view(args)
         live = LiveRun(view, clock, plot=not args.no_plot)
         mode = "raw" if args.raw else "chat" if args.chat else "single"
-        view.start(f"{backend.model_id()} · {backend.wire_label() or backend.name} · {mode}")
+        view.start(f"{backend.model_id()} · {backend.label()} · {mode}")
         output = self._run(live, cell.strip("\n"), mode, args, clock)
         if output is not None:
             self.shell.user_ns[LAST_OUTPUT_NAME] = output

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from xybrid_notebook import ChatMessage, GenerationConfig, LlmConfig, create_backend
-from xybrid_notebook.backends.remote import RemoteBackend, parse_sse_line
+from xybrid_notebook import ChatMessage, GenerationConfig, create_backend
+from xybrid_notebook.backends.remote import RemoteBackend, RemoteSpec, parse_sse_line
 from xybrid_notebook.errors import GenerationError, InvalidInput, ModelNotFound
 from xybrid_notebook.session import Session
 
@@ -20,8 +20,7 @@ GREEDY = GenerationConfig(max_tokens=16, temperature=0)
 def remote(url: str, timeout_s: float = 30.0, api_key_env: str | None = None) -> RemoteBackend:
     backend = create_backend("remote")
     assert isinstance(backend, RemoteBackend)
-    backend.set_endpoint(url, api_key_env, timeout_s)
-    backend.load(LlmConfig(MODEL_NAME))
+    backend.load(RemoteSpec(url, MODEL_NAME, api_key_env, timeout_s))
     return backend
 
 
@@ -163,31 +162,25 @@ def test_a_stalled_server_times_out_before_the_first_byte(fake_server: FakeServe
 
 
 def test_nothing_listening_is_connection_refused() -> None:
-    backend = create_backend("remote")
-    backend.set_endpoint(f"http://127.0.0.1:{free_port()}/v1", timeout_s=2)
     with pytest.raises(GenerationError, match="cannot connect to .*is the server running"):
-        backend.load(LlmConfig(MODEL_NAME))
+        create_backend("remote").load(RemoteSpec(f"http://127.0.0.1:{free_port()}/v1", MODEL_NAME, timeout_s=2))
 
 
 def test_dns_failure_is_one_line() -> None:
-    backend = create_backend("remote")
-    backend.set_endpoint("http://no-such-host.invalid/v1", timeout_s=2)
     with pytest.raises(GenerationError, match="cannot connect to http://no-such-host.invalid/v1") as info:
-        backend.load(LlmConfig(MODEL_NAME))
+        create_backend("remote").load(RemoteSpec("http://no-such-host.invalid/v1", MODEL_NAME, timeout_s=2))
     assert "\n" not in str(info.value)
 
 
 def test_unknown_model_lists_what_the_server_serves(fake_server: FakeServer) -> None:
-    backend = create_backend("remote")
-    backend.set_endpoint(fake_server.url)
     with pytest.raises(ModelNotFound, match=f"it serves: {MODEL_NAME}"):
-        backend.load(LlmConfig("gpt-9"))
+        create_backend("remote").load(RemoteSpec(fake_server.url, "gpt-9"))
 
 
 @pytest.mark.parametrize("url", ["127.0.0.1:8000", "ftp://x", ""])
 def test_bad_urls_are_refused(url: str) -> None:
     with pytest.raises(InvalidInput, match="http"):
-        create_backend("remote").set_endpoint(url)
+        create_backend("remote").load(RemoteSpec(url, MODEL_NAME))
 
 
 def test_sse_parsing() -> None:

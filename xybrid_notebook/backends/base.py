@@ -12,8 +12,7 @@ import importlib
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Callable, Iterator, Optional, Sequence, Union
+from typing import Any, Callable, ClassVar, Generic, Iterator, Optional, Sequence, TypeVar, Union
 
 from ..errors import (
     BackendUnavailable,
@@ -24,11 +23,9 @@ from ..errors import (
     ModelNotLoaded,
     XybridError,
 )
-from ..gguf_header import GgufHeader
 from ..metrics import ChunkClock, EngineReport, RunIdentity
-from ..models import model_id_for, validate_model_file
-from ..types import ChatMessage, GenerationConfig, GenerationOutput, LlmConfig, PartialToken
-from .probe import ProbePlan, ProbeVerdict, prove_engine
+from ..types import ChatMessage, GenerationConfig, GenerationOutput, PartialToken
+from .probe import ProbePlan, ProbeVerdict
 
 OnToken = Callable[[PartialToken], Optional[bool]]
 Prompt = Union[str, Sequence[ChatMessage]]
@@ -139,65 +136,68 @@ def timed_stream(
     return output
 
 
-class LlmBackend(ABC):
-    """An inference engine behind one interface; mirrors xybrid-core's `LlmBackend` trait."""
+SourceT = TypeVar("SourceT")
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """A Python module a backend needs at run time, and how to install it."""
+
+    module: str
+    install: str
+
+
+class LlmBackend(ABC, Generic[SourceT]):
+    """An inference engine behind one interface; mirrors xybrid-core's `LlmBackend` trait.
+
+    `SourceT` is what `load()` takes: an `LlmConfig` for a local model file
+    (`GgufFileBackend`), a `RemoteSpec` for a server.
+    """
 
     #: Registry name, e.g. "llama-cpp".
-    name: str = "base"
+    name: ClassVar[str] = "base"
+    #: Where runs on this backend go: "local" (this machine) or "remote" (a server).
+    target: ClassVar[str] = "local"
+    #: Modules the backend imports at run time; the registry reports it unusable while one is missing.
+    requires: ClassVar[tuple[Requirement, ...]] = ()
 
     def __init__(self) -> None:
-        self._config: Optional[LlmConfig] = None
-        self._header: Optional[GgufHeader] = None
+        self._source: Optional[SourceT] = None
         self._busy = threading.Lock()
         self.last_output: Optional[GenerationOutput] = None
         self.engine_verdict: Optional[ProbeVerdict] = None
 
     # -- lifecycle ---------------------------------------------------------------------------
-    def supported_formats(self) -> list[str]:
-        """Model file formats this backend loads."""
-        return ["gguf"]
-
-    def load(self, config: LlmConfig) -> None:
-        """Validate the model file, prove the engine safe here, then load; a loaded model is replaced cleanly.
-
-        The proof runs the engine in a child process once per machine and engine
-        version (see `probe.py`); a build that crashes here raises `BackendUnavailable`
-        and never touches this process.
-        """
-        config.validate()
-        path = Path(config.model_path)
-        header = validate_model_file(path)
-        plan = self.probe_plan()
-        verdict = prove_engine(plan, path) if plan is not None else None
+    def load(self, source: SourceT) -> None:
+        """Check `source`, then load it; a model already loaded is replaced only once the check passed."""
+        checked = self._check(source)
         if self.is_loaded():
             self.unload()
-        self.engine_verdict = verdict
-        self._load(config, header)
-        self._config, self._header = config, header
+        self._load(source, checked)
+        self._source = source
 
     def unload(self) -> None:
         """Free the model; calling it with nothing loaded does nothing."""
         if self.is_loaded():
             self._unload()
-        self._config = self._header = None
+        self._source = None
 
     def is_loaded(self) -> bool:
         """True while a model is loaded."""
-        return self._config is not None
+        return self._source is not None
 
     @property
-    def config(self) -> Optional[LlmConfig]:
-        """The config of the loaded model, if any."""
-        return self._config
+    def source(self) -> Optional[SourceT]:
+        """What was loaded (an `LlmConfig`, a `RemoteSpec`), if anything."""
+        return self._source
 
-    @property
-    def header(self) -> Optional[GgufHeader]:
-        """The validated GGUF header of the loaded model, if any."""
-        return self._header
+    def describe_source(self) -> str:
+        """Where the loaded model comes from, for people: a file path, a URL."""
+        return str(self._source) if self._source is not None else ""
 
     def model_id(self) -> str:
         """Short name of the loaded model."""
-        return model_id_for(Path(self._config.model_path)) if self._config else ""
+        return ""
 
     # -- generation --------------------------------------------------------------------------
     def generate(self, messages: Sequence[ChatMessage], config: GenerationConfig) -> GenerationOutput:
@@ -239,8 +239,8 @@ class LlmBackend(ABC):
         return None
 
     def context_length(self) -> Optional[int]:
-        """Context size (tokens) of the loaded model."""
-        return self._config.context_length if self._config else None
+        """Context size (tokens) of the loaded model; None where this side cannot tell."""
+        return None
 
     def last_cached_prefix_len(self) -> Optional[int]:
         """Prompt tokens reused from the KV cache on the last call; None if unknown."""
@@ -269,10 +269,14 @@ class LlmBackend(ABC):
         """One line saying what was turned off on this machine and why; None when nothing was."""
         return self.engine_verdict.note if self.engine_verdict else None
 
+    def label(self) -> str:
+        """The engine's label in figures and tables: `wire_label()`, else the registry name."""
+        return self.wire_label() or self.name
+
     def identity(self) -> RunIdentity:
         """Which engine runs which model, where, and with what turned off."""
         label = self.engine_verdict.label if self.engine_verdict and not self.engine_verdict.is_default else None
-        return RunIdentity(self.wire_label() or self.name, self.model_id(), self.execution_provider(), label)
+        return RunIdentity(self.label(), self.model_id(), self.execution_provider(), label)
 
     # -- the core ----------------------------------------------------------------------------
     def _run(
@@ -307,9 +311,13 @@ class LlmBackend(ABC):
         self.last_output = output
 
     # -- engine hooks ------------------------------------------------------------------------
+    def _check(self, source: SourceT) -> Any:
+        """Reject a bad source before anything loaded is dropped; what it returns is passed to `_load`."""
+        return None
+
     @abstractmethod
-    def _load(self, config: LlmConfig, header: GgufHeader) -> None:
-        """Load the validated model file into the engine."""
+    def _load(self, source: SourceT, checked: Any) -> None:
+        """Load the checked source into the engine."""
 
     @abstractmethod
     def _unload(self) -> None:

@@ -23,7 +23,8 @@ from ..gguf_header import GgufHeader
 from ..metrics import EngineReport
 from ..types import GenerationConfig, LlmConfig
 from . import engine_log
-from .base import EngineChunk, LlmBackend, Prompt, import_engine
+from .base import EngineChunk, Prompt, Requirement, import_engine
+from .gguf_file import GgufFileBackend
 from .native_output import captured_native_output, release_native_memory
 from .probe import ProbePlan, ProbeStep, cpu_flags
 
@@ -149,10 +150,11 @@ class _PieceTable:
         return piece
 
 
-class LlamaCppBackend(LlmBackend):
+class LlamaCppBackend(GgufFileBackend):
     """llama.cpp through llama-cpp-python."""
 
     name = "llama-cpp"
+    requires = (Requirement("llama_cpp", "pip install llama-cpp-python"),)
 
     def __init__(self) -> None:
         super().__init__()
@@ -164,7 +166,7 @@ class LlamaCppBackend(LlmBackend):
         self._last_cached: Optional[int] = None
 
     # -- lifecycle ---------------------------------------------------------------------------
-    def _load(self, config: LlmConfig, header: GgufHeader) -> None:
+    def _load_model(self, config: LlmConfig, header: GgufHeader) -> None:
         llama_cpp = import_llama_cpp()
         try:
             with captured_native_output("llama.cpp") as native_log, model_params_overridden(
@@ -208,9 +210,9 @@ class LlamaCppBackend(LlmBackend):
 
     def context_length(self) -> Optional[int]:
         """The usable context: llama.cpp may pad its own, but llama-cpp-python sizes its buffers as asked."""
-        if self._llama is None or self._config is None:
+        if self._llama is None or self._source is None:
             return None
-        return min(int(self._llama.n_ctx()), self._config.context_length)
+        return min(int(self._llama.n_ctx()), self._source.context_length)
 
     def last_cached_prefix_len(self) -> Optional[int]:
         """Prompt tokens reused from the KV cache on the last call."""
@@ -222,7 +224,7 @@ class LlamaCppBackend(LlmBackend):
 
     def execution_provider(self) -> str:
         """"cpu" unless layers are offloaded on a GPU build ("cuda", "metal" or "gpu")."""
-        if self._config is None or self._config.n_gpu_layers == 0:
+        if self._source is None or self._source.n_gpu_layers == 0:
             return "cpu"
         llama_cpp = import_llama_cpp()
         if not llama_cpp.llama_supports_gpu_offload():

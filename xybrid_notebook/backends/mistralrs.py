@@ -20,7 +20,8 @@ from ..gguf_header import GgufHeader
 from ..metrics import EngineReport
 from ..models import cache_dir, validate_model_file
 from ..types import GenerationConfig, LlmConfig
-from .base import EngineChunk, LlmBackend, Prompt, import_engine
+from .base import EngineChunk, Prompt, Requirement, import_engine
+from .gguf_file import GgufFileBackend
 from .native_output import captured_native_output, release_native_memory
 from .probe import ProbePlan, ProbeStep
 
@@ -74,10 +75,11 @@ def _write_template_file(template: str) -> Path:
     return path
 
 
-class MistralRsBackend(LlmBackend):
+class MistralRsBackend(GgufFileBackend):
     """mistral.rs through the `mistralrs` package (CPU build)."""
 
     name = "mistralrs"
+    requires = (Requirement("mistralrs", "pip install mistralrs"),)
 
     def __init__(self) -> None:
         super().__init__()
@@ -87,7 +89,7 @@ class MistralRsBackend(LlmBackend):
         self._rss_growth: Optional[int] = None
 
     # -- lifecycle ---------------------------------------------------------------------------
-    def _load(self, config: LlmConfig, header: GgufHeader) -> None:
+    def _load_model(self, config: LlmConfig, header: GgufHeader) -> None:
         if config.n_threads is not None:
             raise InvalidInput("n_threads: mistral.rs picks its thread count at start-up; leave it unset")
         if config.n_gpu_layers != 0:
@@ -122,10 +124,10 @@ class MistralRsBackend(LlmBackend):
 
     def context_length(self) -> Optional[int]:
         """The smaller of the requested context and the engine's maximum sequence length."""
-        if self._runner is None or self._config is None:
+        if self._runner is None or self._source is None:
             return None
         engine_max = self._runner.max_sequence_length()
-        return min(self._config.context_length, engine_max) if engine_max else self._config.context_length
+        return min(self._source.context_length, engine_max) if engine_max else self._source.context_length
 
     def wire_label(self) -> Optional[str]:
         """"mistralrs"."""
