@@ -98,6 +98,11 @@ def fallback_template(architecture: str) -> str:
     return GEMMA_FALLBACK_TEMPLATE if architecture.startswith("gemma") else CHATML_FALLBACK_TEMPLATE
 
 
+def fallback_name(architecture: str) -> str:
+    """"Gemma" or "ChatML": which built-in template a file of this architecture without one gets."""
+    return "Gemma" if architecture.startswith("gemma") else "ChatML"
+
+
 RAW_ROLE = "xybrid_raw"
 
 
