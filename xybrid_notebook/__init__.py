@@ -20,7 +20,7 @@ from .errors import (
     ModelNotLoaded,
     XybridError,
 )
-from .models import CATALOG, DEFAULT_MODEL, resolve_model
+from .models import CATALOG, DEFAULT_CHAT_MODEL, DEFAULT_MODEL, DEFAULT_RAW_MODEL, default_model_for, resolve_model
 from .types import ChatMessage, GenerationConfig, GenerationOutput, LlmConfig, PartialToken
 
 __version__ = "0.1.0"
@@ -44,7 +44,9 @@ __all__ = [
     "BackendUnavailable",
     "CATALOG",
     "ChatMessage",
+    "DEFAULT_CHAT_MODEL",
     "DEFAULT_MODEL",
+    "DEFAULT_RAW_MODEL",
     "GenerationConfig",
     "GenerationError",
     "GenerationInProgress",
@@ -59,6 +61,7 @@ __all__ = [
     "XybridError",
     "available_backends",
     "create_backend",
+    "default_model_for",
     "register_backend",
     "resolve_model",
 ]
