@@ -15,7 +15,7 @@ from .types import ChatMessage
 if TYPE_CHECKING:
     from .gguf_header import GgufHeader
 
-# Gemma's format; used when the GGUF carries no template (the default model does not).
+# Gemma's format; used only for Gemma-architecture files that carry no template (gemma3-270m does not).
 # Gemma has no system role: the system prompt is prepended to the first user turn.
 GEMMA_FALLBACK_TEMPLATE = (
     "{{ bos_token }}"

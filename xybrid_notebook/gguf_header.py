@@ -68,8 +68,9 @@ class GgufHeader:
     def add_bos(self) -> bool:
         """Whether a prompt starts with BOS: `tokenizer.ggml.add_bos_token`, else llama.cpp's default.
 
-        llama.cpp adds BOS by default for SentencePiece-style vocabularies ("llama") and
-        not for the others (e.g. "gpt2" BPE) unless the file says so.
+        Without the key: llama.cpp's default for SentencePiece vocabularies ("llama") is to add
+        one; for the others (e.g. "gpt2" BPE) this says no, as llama.cpp does for most of them
+        (a few BPE pre-tokenizers, such as llama3's, default to yes; their files carry the key).
         """
         value = self.metadata.get("tokenizer.ggml.add_bos_token")
         if isinstance(value, bool):
