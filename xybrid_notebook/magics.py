@@ -153,7 +153,8 @@ MODELS_HEADER = ["name", "architecture", "parameters", "quantization", "file siz
 
 def catalog_row(entry: CatalogEntry) -> list[Any]:
     """One row of `%xybrid models`: what the model is, which backends load it, where its file is."""
-    roles = [role for role, name in (("chat", DEFAULT_CHAT_MODEL), ("raw CLI", DEFAULT_RAW_MODEL)) if name == entry.name]
+    uses = (("%xybrid load, chat", DEFAULT_CHAT_MODEL), ("CLI raw runs", DEFAULT_RAW_MODEL))
+    roles = [role for role, name in uses if name == entry.name]
     where = entry.cached_path() if entry.is_cached() else f"not yet written (pip: {entry.package})"
     return [
         entry.name, entry.architecture, entry.parameters, entry.quantization, f"{entry.file_size_mb} MB",
