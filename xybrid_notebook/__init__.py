@@ -23,7 +23,7 @@ from .errors import (
     ModelNotLoaded,
     XybridError,
 )
-from .models import CATALOG, DEFAULT_MODEL, resolve_model
+from .models import CATALOG, DEFAULT_CHAT_MODEL, DEFAULT_MODEL, DEFAULT_RAW_MODEL, default_model_for, resolve_model
 from .types import ChatMessage, GenerationConfig, GenerationOutput, LlmConfig, PartialToken
 
 __version__ = "0.1.0"
@@ -47,8 +47,10 @@ __all__ = [
     "BackendUnavailable",
     "CATALOG",
     "ChatMessage",
+    "DEFAULT_CHAT_MODEL",
     "DEFAULT_MODEL",
     "GenerationCancelled",
+    "DEFAULT_RAW_MODEL",
     "GenerationConfig",
     "GenerationError",
     "GenerationInProgress",
@@ -66,6 +68,7 @@ __all__ = [
     "XybridError",
     "available_backends",
     "create_backend",
+    "default_model_for",
     "register_backend",
     "resolve_model",
 ]

@@ -12,11 +12,12 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from .backends import available_backends, engine_log
+from .chat_format import fallback_name
 from .errors import GenerationCancelled, XybridError
 from .export import export_history
 from .live import LiveRun, PlotData, output_plot_data
 from .metrics import ChunkClock
-from .models import CATALOG, DEFAULT_MODEL
+from .models import CATALOG, DEFAULT_CHAT_MODEL, DEFAULT_MODEL, DEFAULT_RAW_MODEL, CatalogEntry
 from .session import DEFAULT_BACKEND, Session
 from .types import GenerationOutput
 from .widgets.tables import Table, history_table, key_value_table
@@ -53,7 +54,7 @@ def _parse(func: Callable[..., Any], line: str) -> Any:
 
 # -- %xybrid subcommand signatures (argparse through IPython's magic_arguments) ---------------
 @magic_arguments()
-@argument("model", nargs="?", default=None, help="catalog name or .gguf path (default: gemma3-270m)")
+@argument("model", nargs="?", default=None, help=f"catalog name or .gguf path (default: {DEFAULT_MODEL})")
 @argument("--backend", default=DEFAULT_BACKEND, help="llama-cpp or mistralrs")
 @argument("--ctx", type=int, default=4096, help="context length in tokens")
 @argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
@@ -156,6 +157,22 @@ def _previous_plot(session: Session) -> Optional[PlotData]:
     return output_plot_data(last) if last is not None and last.emitted_chunks >= 2 else None
 
 
+MODELS_HEADER = ["name", "architecture", "parameters", "quantization", "file size", "chat template", "backends",
+                 "default for", "file"]
+
+
+def catalog_row(entry: CatalogEntry) -> list[Any]:
+    """One row of `%xybrid models`: what the model is, which backends load it, where its file is."""
+    uses = (("%xybrid load, chat", DEFAULT_CHAT_MODEL), ("CLI raw runs", DEFAULT_RAW_MODEL))
+    roles = [role for role, name in uses if name == entry.name]
+    where = entry.cached_path() if entry.is_cached() else f"not yet written (pip: {entry.package})"
+    return [
+        entry.name, entry.architecture, entry.parameters, entry.quantization, f"{entry.file_size_mb} MB",
+        "yes (in the file)" if entry.chat_template else f"no (built-in {fallback_name(entry.architecture)} fallback)",
+        ", ".join(entry.backends), ", ".join(roles) or "–", where,
+    ]
+
+
 def help_text() -> str:
     """Every subcommand with its usage line."""
     lines = ["%xybrid SUBCOMMAND [options]:"]
@@ -245,11 +262,7 @@ class XybridMagics(Magics):
 
     def _cmd_models(self, rest: str) -> Table:
         self._no_arguments("models", rest)
-        rows = [
-            [e.name, e.description, e.cached_path() if e.is_cached() else f"not yet written (pip: {e.package})"]
-            for e in CATALOG.values()
-        ]
-        return Table(["name", "model", "file"], rows)
+        return Table(MODELS_HEADER, [catalog_row(entry) for entry in CATALOG.values()])
 
     def _cmd_history(self, rest: str) -> Optional[Table]:
         args = _parse(_history_args, rest)

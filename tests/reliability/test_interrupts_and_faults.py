@@ -36,7 +36,7 @@ def interrupt_after(seconds: float) -> threading.Thread:
 @pytest.fixture(scope="module")
 def session() -> Iterator[Session]:
     s = Session()
-    s.load(context_length=4096)
+    s.load("gemma3-270m", context_length=4096)  # its prefill of LONG_PROMPT outlasts the 0.3 s interrupt
     yield s
     s.unload()
 
@@ -84,11 +84,11 @@ def test_interrupt_during_load_keeps_the_previous_model(session: Session, capsys
     shell = InteractiveShell.instance()
     shell.run_line_magic("load_ext", "xybrid_notebook")
     magics = shell.find_magic("xybrid").__self__
-    magics.session.load()
+    magics.session.load("gemma3-270m")
     before = magics.session.backend
     interrupt_after(0.3)
     started = time.perf_counter()
-    shell.run_line_magic("xybrid", "load --backend mistralrs")
+    shell.run_line_magic("xybrid", "load gemma3-270m --backend mistralrs")
     took = time.perf_counter() - started
     assert "Load cancelled; gemma3-270m stays loaded" in capsys.readouterr().out
     with capsys.disabled():

@@ -249,6 +249,22 @@ class LlmBackend(ABC, Generic[SourceT]):
     def reset_cache(self) -> None:
         """Forget cached prompt state, so the next call computes its prompt from scratch."""
 
+    def count_prompt_tokens(self, prompt: Prompt) -> Optional[int]:
+        """Tokens this engine makes of `prompt`, formatted as a run would send it; nothing is generated.
+
+        Two engines given the same model file and text may disagree (their tokenizers differ);
+        None where the engine cannot tell without generating (a remote server).
+        """
+        for text in [prompt] if isinstance(prompt, str) else [m.content for m in prompt]:
+            check_prompt_text(text)
+        if not self.is_loaded():
+            raise ModelNotLoaded("no model is loaded: call load() first (in a notebook: %xybrid load)")
+        return self._count_prompt_tokens(prompt)
+
+    def _count_prompt_tokens(self, prompt: Prompt) -> Optional[int]:
+        """Engine hook for `count_prompt_tokens`; None by default."""
+        return None
+
     def wire_label(self) -> Optional[str]:
         """Closed-set engine label ("llamacpp", "mistralrs"); None for test backends."""
         return None

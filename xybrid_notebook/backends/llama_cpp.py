@@ -163,6 +163,7 @@ class LlamaCppBackend(GgufFileBackend):
         self._template = ""
         self._bos_text = ""
         self._eos_text = ""
+        self._add_bos = True
         self._last_cached: Optional[int] = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -184,8 +185,7 @@ class LlamaCppBackend(GgufFileBackend):
             raise InvalidModelFile(f"llama.cpp could not load {config.model_path}: {detail}") from None
         model = self._llama._model
         self._pieces = _PieceTable(llama_cpp, model.vocab)
-        self._bos_text = model.token_get_text(model.token_bos())
-        self._eos_text = model.token_get_text(model.token_eos())
+        self._bos_text, self._eos_text, self._add_bos = header.bos_token, header.eos_token, header.add_bos
         self._template = chat_template_for(config.chat_template, header)
         self._last_cached = None
 
@@ -239,13 +239,27 @@ class LlamaCppBackend(GgufFileBackend):
             return prompt
         return render_chat(self._template, prompt, bos_token=self._bos_text, eos_token=self._eos_text)
 
-    def tokenize(self, text: str) -> list[int]:
-        """Tokens of `text` as the engine will see them (BOS added unless already there)."""
-        add_bos = not (self._bos_text and text.startswith(self._bos_text))
+    def tokenize(self, text: str, add_bos: Optional[bool] = None) -> list[int]:
+        """Tokens of `text` as the engine will see them.
+
+        `add_bos=None` follows the GGUF: BOS in front if the file asks for one and the text lacks it.
+        """
+        if add_bos is None:
+            add_bos = self._add_bos and not (self._bos_text and text.startswith(self._bos_text))
         return self._llama.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
 
+    def prompt_tokens(self, prompt: Prompt) -> list[int]:
+        """The tokens a run sends: a raw prompt gets the GGUF's BOS; a rendered chat is taken as the
+        template wrote it (a template writes its own BOS, as llama.cpp's server and mistral.rs take it)."""
+        text = self.format_prompt(prompt)
+        return self.tokenize(text, add_bos=None if isinstance(prompt, str) else False)
+
+    def _count_prompt_tokens(self, prompt: Prompt) -> int:
+        """How many tokens llama.cpp makes of `prompt` once formatted (nothing is generated)."""
+        return len(self.prompt_tokens(prompt))
+
     def _prepare(self, prompt: Prompt, config: GenerationConfig) -> _Request:
-        tokens = self.tokenize(self.format_prompt(prompt))
+        tokens = self.prompt_tokens(prompt)
         n_ctx = self.context_length() or 0
         if len(tokens) >= n_ctx:
             raise PromptTooLong(

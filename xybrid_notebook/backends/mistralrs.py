@@ -86,6 +86,9 @@ class MistralRsBackend(GgufFileBackend):
         self._runner: Any = None
         self._lib: Any = None
         self._template = ""
+        self._bos_text = ""
+        self._eos_text = ""
+        self._add_bos = True
         self._rss_growth: Optional[int] = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -97,6 +100,7 @@ class MistralRsBackend(GgufFileBackend):
         mistralrs = import_mistralrs()
         path = Path(config.model_path).resolve()
         self._template = chat_template_for(config.chat_template, header)
+        self._bos_text, self._eos_text, self._add_bos = header.bos_token, header.eos_token, header.add_bos
         before = _rss_bytes()
         try:
             with captured_native_output("mistral.rs"):
@@ -135,10 +139,16 @@ class MistralRsBackend(GgufFileBackend):
 
     # -- generation --------------------------------------------------------------------------
     def format_prompt(self, prompt: Prompt) -> str:
-        """The exact text sent: the raw prompt with BOS in front, or the rendered chat."""
+        """The exact text sent: the raw prompt (with the GGUF's BOS text in front if it asks for one),
+        or the rendered chat. mistral.rs adds no special tokens itself, so BOS is written out here."""
         if isinstance(prompt, str):
-            return prompt if prompt.startswith("<bos>") else "<bos>" + prompt
-        return render_chat(self._template, prompt, bos_token="<bos>", eos_token="<eos>")
+            bos = self._bos_text if self._add_bos else ""
+            return prompt if not bos or prompt.startswith(bos) else bos + prompt
+        return render_chat(self._template, prompt, bos_token=self._bos_text, eos_token=self._eos_text)
+
+    def _count_prompt_tokens(self, prompt: Prompt) -> int:
+        """How many tokens mistral.rs makes of `prompt` once formatted (nothing is generated)."""
+        return len(self._runner.tokenize_text(self.format_prompt(prompt), False, None))
 
     def _check_sampling(self, config: GenerationConfig) -> None:
         if config.seed is not None and config.temperature > 0:
