@@ -1,10 +1,15 @@
-"""`%xybrid` and `%%generate`: parse, delegate to the `Session`, render. Nothing else."""
+"""`%xybrid` and `%%generate`: parse, delegate to the `Session`, render. Nothing else.
+
+Each `%xybrid` subcommand is declared once, with `@subcommand` (see `subcommands.py`),
+which parses, documents (`%xybrid help`, `%xybrid?`) and dispatches it. `%%generate`
+declares its options with IPython's `magic_arguments`, so `%%generate?` shows them.
+"""
 
 from __future__ import annotations
 
 import functools
 import os
-import shlex
+from argparse import Namespace
 from typing import Any, Callable, Optional
 
 from IPython.core.error import UsageError
@@ -15,22 +20,21 @@ from .backends import available_backends, engine_log
 from .chat_format import fallback_name
 from .errors import GenerationCancelled, XybridError
 from .export import export_history
+from .format import fmt_mib
 from .live import LiveRun, PlotData, output_plot_data
 from .metrics import ChunkClock
 from .models import CATALOG, DEFAULT_CHAT_MODEL, DEFAULT_MODEL, DEFAULT_RAW_MODEL, CatalogEntry
 from .session import DEFAULT_BACKEND, Session
+from .subcommands import Option, find, full_usage, listing, option, parse_line, subcommand
 from .types import GenerationOutput
 from .widgets.tables import Table, history_table, key_value_table
 from .widgets.text_view import TextView
 
 LAST_OUTPUT_NAME = "_xybrid_last"
-SUBCOMMANDS = (
-    "load", "unload", "status", "config", "backends", "models", "history", "export", "chat", "route", "help",
-)
 
 
 def user_errors(method: Callable[..., Any]) -> Callable[..., Any]:
-    """Show a user-fixable error as one line (UsageError), never a traceback."""
+    """Show a user-fixable error (`XybridError`) as one line; anything else is a bug and keeps its traceback."""
 
     @functools.wraps(method)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -42,104 +46,26 @@ def user_errors(method: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _parse(func: Callable[..., Any], line: str) -> Any:
-    """Parse like a shell: quotes group words and are removed (IPython's own splitting keeps them)."""
-    try:
-        return func.parser.parse_args(shlex.split(line))  # type: ignore[attr-defined]
-    except ValueError as exc:
-        raise UsageError(f"cannot read the options ({exc}): close every quote") from None
-    except UsageError as exc:
-        raise UsageError(f"{exc} (see %xybrid help)") from None
-
-
-# -- %xybrid subcommand signatures (argparse through IPython's magic_arguments) ---------------
-@magic_arguments()
-@argument("model", nargs="?", default=None, help=f"catalog name or .gguf path (default: {DEFAULT_MODEL})")
-@argument("--backend", default=DEFAULT_BACKEND, help="llama-cpp or mistralrs")
-@argument("--ctx", type=int, default=4096, help="context length in tokens")
-@argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
-@argument("--gpu-layers", type=int, default=0, help="layers to offload to a GPU")
-@argument("--url", default=None, help="remote only: the server's base URL, e.g. http://127.0.0.1:8000/v1")
-@argument("--api-key-env", default=None, help="remote only: the environment variable holding the API key")
-@argument("--timeout", type=float, default=30.0, help="remote only: seconds to wait for the first byte")
-def _load_args(line: str) -> None:
-    """%xybrid load [MODEL] [--backend B] [--ctx N] [--threads N] [--gpu-layers N] [--url URL --api-key-env VAR]"""
-
-
-@magic_arguments()
-@argument("route", nargs="?", default=None, help="local, remote or auto")
-def _route_args(line: str) -> None:
-    """%xybrid route [local|remote|auto]"""
-
-
-SAMPLING_ARGUMENTS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
-    (("-n", "--max-tokens"), {"type": int}),
-    (("-t", "--temperature"), {"type": float}),
-    (("--top-p",), {"type": float}),
-    (("--top-k",), {"type": int}),
-    (("--min-p",), {"type": float}),
-    (("--repeat-penalty",), {"type": float}),
-    (("--seed",), {"type": int}),
+SAMPLING_OPTIONS: list[Option] = [
+    option("-n", "--max-tokens", type=int, help="most tokens to generate"),
+    option("-t", "--temperature", type=float, help="sampling temperature; 0 is greedy (repeatable)"),
+    option("--top-p", type=float, help="nucleus sampling: keep the smallest set of tokens with this total probability"),
+    option("--top-k", type=int, help="keep only the K most likely tokens (0: all)"),
+    option("--min-p", type=float, help="drop tokens less likely than this fraction of the most likely one"),
+    option("--repeat-penalty", type=float, help="penalty for repeated tokens (1.0: none)"),
+    option("--seed", type=int, help="random seed, for repeatable sampling at temperature > 0"),
 ]
-
-
-def _sampling_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
-    """The sampling flags shared by `%xybrid config` and `%%generate`."""
-    for names, options in reversed(SAMPLING_ARGUMENTS):
-        func = argument(*names, **options)(func)
-    return func
-
-
-@magic_arguments()
-@_sampling_arguments
-@argument("--system", default=None, help="system prompt ('' clears it)")
-def _config_args(line: str) -> None:
-    """%xybrid config [--max-tokens N] [--temperature T] [...] [--system TEXT]"""
-
-
-@magic_arguments()
-@argument("--clear", action="store_true", help="forget every recorded run")
-def _history_args(line: str) -> None:
-    """%xybrid history [--clear]"""
-
-
-@magic_arguments()
-@argument("path", help="a .json (every figure, per-chunk timings) or .csv (one row per run) file")
-@argument("--force", action="store_true", help="overwrite an existing file")
-def _export_args(line: str) -> None:
-    """%xybrid export PATH [--force]"""
-
-
-@magic_arguments()
-@argument("--log", action="store_true", help="also show the engines' own log (kept out of the cells)")
-def _status_args(line: str) -> None:
-    """%xybrid status [--log]"""
-
-
-@magic_arguments()
-@argument("--reset", action="store_true", help="forget the conversation")
-def _chat_args(line: str) -> None:
-    """%xybrid chat [--reset]"""
-
-
-@magic_arguments()
-@_sampling_arguments
-@argument("--system", default=None, help="system prompt for this cell")
-@argument("--raw", action="store_true", help="send the body as a raw prompt, no chat template")
-@argument("--chat", action="store_true", help="continue the session's conversation")
-@argument("--stop", nargs="+", default=None, help="stop sequences")
-@argument("--no-plot", action="store_true", help="no latency panel")
-@argument("--compare-last", action="store_true", help="overlay the previous run in grey")
-@argument("--text", action="store_true", help="plain-text output instead of widgets")
-@argument("-o", "--out", default=None, help="also store the GenerationOutput in this variable")
-def _generate_args(line: str) -> None:
-    """%%generate [options]; the cell body is the prompt."""
-
-
 SAMPLING_FIELDS = ("max_tokens", "temperature", "top_p", "top_k", "min_p", "repeat_penalty", "seed")
 
 
-def _overrides(args: Any) -> dict[str, Any]:
+def _with_sampling_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The sampling flags of `SAMPLING_OPTIONS` as IPython `argument` decorators (for `%%generate`)."""
+    for item in reversed(SAMPLING_OPTIONS):
+        func = argument(*item.names, **item.settings)(func)
+    return func
+
+
+def _overrides(args: Namespace) -> dict[str, Any]:
     changes = {name: getattr(args, name) for name in SAMPLING_FIELDS if getattr(args, name) is not None}
     if getattr(args, "stop", None):
         changes["stop"] = tuple(args.stop)
@@ -173,17 +99,12 @@ def catalog_row(entry: CatalogEntry) -> list[Any]:
     ]
 
 
+GENERATE_SUMMARY = "stream the model's answer to the cell body, with live latency (%%generate? for options)"
+
+
 def help_text() -> str:
-    """Every subcommand with its usage line."""
-    lines = ["%xybrid SUBCOMMAND [options]:"]
-    for func in (_load_args, _status_args, _config_args, _history_args, _export_args, _chat_args, _route_args):
-        lines.append("  " + (func.__doc__ or "").strip())
-    lines += [
-        "  %xybrid unload | backends | models | help",
-        "  %%generate [-n N] [-t T] [--top-p P] [--top-k K] [--min-p P] [--seed S] [--system TEXT]",
-        "             [--raw | --chat] [--stop S ...] [--no-plot] [--compare-last] [--text] [-o VAR]",
-    ]
-    return "\n".join(lines)
+    """Every subcommand with its one-line summary, and `%%generate`."""
+    return listing([("%%generate", GENERATE_SUMMARY)])
 
 
 @magics_class
@@ -198,21 +119,27 @@ class XybridMagics(Magics):
     @line_magic
     @user_errors
     def xybrid(self, line: str) -> Any:
-        """`%xybrid SUBCOMMAND ...`; `%xybrid help` lists them."""
+        """Replaced below by the full usage of every subcommand."""
         command, _, rest = line.strip().partition(" ")
-        if command in ("", "help"):
-            print(help_text())
-            return None
-        if command not in SUBCOMMANDS:
-            raise UsageError(f"unknown subcommand {command!r}: choose one of {', '.join(SUBCOMMANDS)}")
-        return getattr(self, f"_cmd_{command}")(rest)
+        return find(command or "help").run(self, rest)
 
-    def _no_arguments(self, command: str, rest: str) -> None:
-        if rest.strip():
-            raise UsageError(f"%xybrid {command} takes no arguments, got {rest.strip()!r}")
+    @subcommand("help", "list the subcommands, or show one's options",
+                option("subcommand", nargs="?", default=None, help="the subcommand to explain"))
+    def _help(self, args: Namespace) -> None:
+        print(help_text() if args.subcommand is None else find(args.subcommand).usage())
 
-    def _cmd_load(self, rest: str) -> None:
-        args = _parse(_load_args, rest)
+    @subcommand(
+        "load", "load a model (catalog name, .gguf file or folder) on a backend, or a server's model",
+        option("model", nargs="?", default=None, help=f"catalog name, .gguf path, or folder (default: {DEFAULT_MODEL})"),
+        option("--backend", default=DEFAULT_BACKEND, help="llama-cpp, mistralrs, or remote (see %%xybrid backends)"),
+        option("--ctx", type=int, default=4096, help="context length in tokens"),
+        option("--threads", type=int, default=None, help="CPU threads (default: every core)"),
+        option("--gpu-layers", type=int, default=0, help="layers to offload to a GPU"),
+        option("--url", default=None, help="remote only: the server's base URL, e.g. http://127.0.0.1:8000/v1"),
+        option("--api-key-env", default=None, help="remote only: the environment variable holding the API key"),
+        option("--timeout", type=float, default=30.0, help="remote only: seconds to wait for the first byte"),
+    )
+    def _load(self, args: Namespace) -> None:
         target = args.model or "the default model"
         entry = CATALOG.get(args.model or DEFAULT_MODEL)
         if entry is not None and not entry.is_cached():
@@ -230,24 +157,25 @@ class XybridMagics(Magics):
             return
         print(summary.line())
 
-    def _cmd_unload(self, rest: str) -> None:
-        self._no_arguments("unload", rest)
+    @subcommand("unload", "free the local model and forget the server")
+    def _unload(self, args: Namespace) -> None:
         print("Model unloaded." if self.session.unload() else "Nothing was loaded.")
 
-    def _cmd_status(self, rest: str) -> Table:
-        args = _parse(_status_args, rest)
+    @subcommand("status", "what is loaded, with what turned off on this machine, and the defaults",
+                option("--log", action="store_true", help="also show the engines' own log (kept out of the cells)"))
+    def _status(self, args: Namespace) -> Table:
         if args.log:
             lines = engine_log.tail(200)
             print("\n".join(lines) if lines else "The engines have logged nothing yet.")
         status = self.session.status()
-        memory = status.pop("memory_bytes")
-        status["memory"] = None if memory is None else f"{memory / 2**20:.0f} MiB"
+        status["memory"] = fmt_mib(status.pop("memory_bytes"))
         defaults = status.pop("defaults")
         status.update({f"default {k}": v for k, v in defaults.items()})
         return key_value_table(status, "xybrid status")
 
-    def _cmd_config(self, rest: str) -> Table:
-        args = _parse(_config_args, rest)
+    @subcommand("config", "show or change the generation defaults",
+                *SAMPLING_OPTIONS, option("--system", default=None, help="system prompt ('' clears it)"))
+    def _config(self, args: Namespace) -> Table:
         changes = _overrides(args)
         if args.system is not None:
             changes["system"] = args.system
@@ -255,39 +183,44 @@ class XybridMagics(Magics):
         shown = {**vars(config), "stop": list(config.stop), "system": self.session.system_prompt}
         return key_value_table(shown, "generation defaults" + (" (updated)" if changes else ""))
 
-    def _cmd_backends(self, rest: str) -> Table:
-        self._no_arguments("backends", rest)
+    @subcommand("backends", "which backends work here, and how to install the others")
+    def _backends(self, args: Namespace) -> Table:
         rows = [[name, "usable" if reason is None else reason] for name, reason in available_backends().items()]
         return Table(["backend", "status"], rows)
 
-    def _cmd_models(self, rest: str) -> Table:
-        self._no_arguments("models", rest)
+    @subcommand("models", "the model catalog: architecture, size, template, backends")
+    def _models(self, args: Namespace) -> Table:
         return Table(MODELS_HEADER, [catalog_row(entry) for entry in CATALOG.values()])
 
-    def _cmd_history(self, rest: str) -> Optional[Table]:
-        args = _parse(_history_args, rest)
+    @subcommand("history", "a table of every run of the session",
+                option("--clear", action="store_true", help="forget every recorded run"))
+    def _history(self, args: Namespace) -> Optional[Table]:
         if args.clear:
             print(f"Forgot {self.session.clear_history()} run(s).")
             return None
         return history_table(self.session.history)
 
-    def _cmd_export(self, rest: str) -> None:
-        args = _parse(_export_args, rest)
+    @subcommand("export", "write the history to .json (every figure, per-chunk timings) or .csv (a row per run)",
+                option("path", help="a .json or .csv file"),
+                option("--force", action="store_true", help="overwrite an existing file"))
+    def _export(self, args: Namespace) -> None:
         path = export_history(self.session.history, args.path, force=args.force)
         print(f"Wrote {len(self.session.history)} run(s) to {path}")
 
-    def _cmd_chat(self, rest: str) -> None:
-        args = _parse(_chat_args, rest)
+    @subcommand("chat", "show the kept conversation and its system prompt, or clear both",
+                option("--reset", action="store_true", help="forget the conversation"))
+    def _chat(self, args: Namespace) -> None:
         if args.reset:
             print(f"Conversation cleared ({self.session.reset_chat() // 2} turn(s)).")
-        else:
-            turns = len(self.session.conversation) // 2
-            system = self.session.conversation_system()
-            print(f"{turns} turn(s) kept; system prompt: {'(none)' if system is None else repr(system)}; "
-                  "%%generate --chat continues, %xybrid chat --reset clears.")
+            return
+        turns = len(self.session.conversation) // 2
+        system = self.session.conversation_system()
+        print(f"{turns} turn(s) kept; system prompt: {'(none)' if system is None else repr(system)}; "
+              "%%generate --chat continues, %xybrid chat --reset clears.")
 
-    def _cmd_route(self, rest: str) -> None:
-        args = _parse(_route_args, rest)
+    @subcommand("route", "where runs go: local, remote, or auto (xybrid's policy)",
+                option("route", nargs="?", default=None, choices=("local", "remote", "auto"), help="the new route"))
+    def _route(self, args: Namespace) -> None:
         if args.route is not None:
             self.session.set_route(args.route)
         print(f"route: {self.session.route} (local: run here; remote: the server; "
@@ -296,10 +229,20 @@ class XybridMagics(Magics):
 
     # -- %%generate ------------------------------------------------------------------------------
     @cell_magic
+    @magic_arguments("%generate")
+    @_with_sampling_arguments
+    @argument("--system", default=None, help="system prompt for this cell (with --chat: for the conversation)")
+    @argument("--raw", action="store_true", help="send the body as a raw prompt, no chat template")
+    @argument("--chat", action="store_true", help="continue the session's conversation")
+    @argument("--stop", nargs="+", default=None, help="stop sequences")
+    @argument("--no-plot", action="store_true", help="no latency chart")
+    @argument("--compare-last", action="store_true", help="overlay the previous run in grey")
+    @argument("--text", action="store_true", help="plain-text output instead of widgets")
+    @argument("-o", "--out", default=None, help="also store the GenerationOutput in this variable")
     @user_errors
     def generate(self, line: str, cell: str) -> None:
-        """`%%generate [options]`: stream the model's answer to the cell body, with live latency."""
-        args = _parse(_generate_args, line)
+        """Stream the model's answer to the cell body, with live latency. The cell body is the prompt."""
+        args = parse_line(self.generate.parser, line)
         if not cell or not cell.strip():
             raise UsageError("the cell is empty: write the prompt in the cell body, below %%generate")
         if args.raw and args.chat:
@@ -352,6 +295,8 @@ class XybridMagics(Magics):
         live.finish(output)
         return output
 
+
+XybridMagics.xybrid.__doc__ = full_usage()
 
 _REGISTERED: dict[int, XybridMagics] = {}
 

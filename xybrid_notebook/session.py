@@ -16,6 +16,7 @@ from .backends import canonical_name, create_backend
 from .backends.base import LlmBackend, OnToken, Prompt
 from .backends.remote import RemoteSpec
 from .errors import GenerationError, InvalidInput, PromptTooLong
+from .format import fmt_mib
 from .host import HostLoad, HostSampler
 from .metrics import ChunkClock
 from .models import resolve_model
@@ -41,10 +42,9 @@ class LoadSummary:
 
     def line(self) -> str:
         """One line for the user (a second one when something was turned off on this machine)."""
-        memory = "–" if self.memory_bytes is None else f"{self.memory_bytes / 2**20:.0f} MiB"
         line = (
             f"Loaded {self.model_id} on {self.backend} ({self.execution_provider}) | "
-            f"context {self.context_length} | memory {memory} | {self.load_seconds:.2f} s"
+            f"context {self.context_length} | memory {fmt_mib(self.memory_bytes)} | {self.load_seconds:.2f} s"
         )
         return line if self.engine_note is None else f"{self.engine_note}\n{line}"
 

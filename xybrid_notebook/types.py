@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Literal, Optional, Sequence
 
 from .errors import InvalidInput
+from .format import summary_line
 from .host import interference_note
 
 Role = Literal["system", "user", "assistant"]
@@ -199,7 +200,7 @@ class GenerationOutput:
 
     def summary(self) -> str:
         """One line with the figures a user looks at first."""
-        return format_summary(self)
+        return summary_line(self)
 
 
 def _json_safe(value: Any) -> Any:
@@ -209,20 +210,3 @@ def _json_safe(value: Any) -> Any:
         return [_json_safe(v) for v in value]
     return value
 
-
-def _fmt(value: Optional[float], unit: str, digits: int = 1) -> str:
-    return "–" if value is None else f"{value:.{digits}f}{unit}"
-
-
-def format_summary(out: GenerationOutput) -> str:
-    """One line: tokens, TTFT, inter-chunk latency, throughput, finish reason."""
-    cached = "" if out.prompt_cached_tokens is None else f" ({out.prompt_cached_tokens} cached)"
-    return (
-        f"{out.tokens_generated} tokens in {out.generation_time_ms / 1000:.2f}s"
-        f" | TTFT {_fmt(out.ttft_ms, ' ms')}"
-        f" | ITL mean {_fmt(out.mean_itl_ms, ' ms')} p95 {_fmt(out.p95_itl_ms, ' ms')}"
-        f" | decode {_fmt(out.decode_tps, ' tok/s')}"
-        f" | prefill {_fmt(out.prefill_tps, ' tok/s')}"
-        f" | prompt {out.prompt_tokens}{cached}"
-        f" | {out.finish_reason} | {out.backend}/{out.execution_provider}"
-    )

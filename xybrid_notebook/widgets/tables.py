@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import html
-from typing import Any, Optional, Sequence
+from typing import Any, Sequence
 
 from ..session import RunRecord, prompt_preview
-from .stats import fmt_ms, fmt_rate
+from ..format import fmt_cores, fmt_ms, fmt_rate, fmt_value
 
 
 class Table:
@@ -14,7 +14,7 @@ class Table:
 
     def __init__(self, header: Sequence[str], rows: Sequence[Sequence[Any]], title: str = "") -> None:
         self.header = [str(h) for h in header]
-        self.rows = [[("–" if v is None else str(v)) for v in row] for row in rows]
+        self.rows = [[fmt_value(v) for v in row] for row in rows]
         self.title = title
 
     def __repr__(self) -> str:
@@ -46,15 +46,11 @@ def history_table(records: Sequence[RunRecord]) -> Table:
             prompt_preview(r.prompt, 32), r.output.tokens_generated, fmt_ms(r.output.ttft_ms),
             fmt_ms(r.output.mean_itl_ms), fmt_ms(r.output.p95_itl_ms), fmt_rate(r.output.decode_tps),
             r.output.finish_reason, r.output.route_reason or r.output.route,
-            r.output.engine_settings or "defaults", _cores(r.output.other_cpu_cores_mean),
+            r.output.engine_settings or "defaults", fmt_cores(r.output.other_cpu_cores_mean),
         ]
         for r in records
     ]
     return Table(HISTORY_HEADER, rows, title=f"{len(rows)} run(s)")
-
-
-def _cores(value: Optional[float]) -> Optional[str]:
-    return None if value is None else f"{value:.2f} cores"
 
 
 def key_value_table(pairs: dict[str, Any], title: str = "") -> Table:

@@ -1,0 +1,62 @@
+"""The magics document themselves: `%%generate?`, `%xybrid?`, `%xybrid help [SUBCOMMAND]`."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import pytest
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
+
+from xybrid_notebook.subcommands import REGISTRY
+
+
+@pytest.fixture(scope="module")
+def shell() -> Iterator[InteractiveShell]:
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("load_ext", "xybrid_notebook")
+    yield ip
+    ip.run_line_magic("unload_ext", "xybrid_notebook")
+
+
+def test_generate_question_mark_shows_every_option(shell: InteractiveShell, capsys) -> None:
+    shell.run_cell("%%generate?")
+    shown = capsys.readouterr().out
+    for flag in ("--max-tokens", "--temperature", "--top-p", "--seed", "--system", "--raw", "--chat", "--stop",
+                 "--no-plot", "--compare-last", "--text", "--out"):
+        assert flag in shown, flag
+    assert "%%generate [-n MAX_TOKENS]" in shown and "nucleus sampling" in shown
+
+
+def test_xybrid_question_mark_shows_every_subcommands_usage(shell: InteractiveShell, capsys) -> None:
+    shell.run_cell("%xybrid?")
+    shown = capsys.readouterr().out
+    for name in REGISTRY:
+        assert f"usage: %xybrid {name}" in shown, name
+    assert "--api-key-env" in shown and "--log" in shown
+
+
+def test_help_lists_each_subcommand_once_with_a_summary_and_nothing_internal(shell: InteractiveShell, capsys) -> None:
+    shell.run_line_magic("xybrid", "help")
+    shown = capsys.readouterr().out
+    assert "::" not in shown and "_args" not in shown and "_load" not in shown
+    listed = [line.split()[1] for line in shown.splitlines()[1:] if line.startswith("  %xybrid ")]
+    assert listed == list(REGISTRY)
+    assert "%%generate" in shown
+
+
+def test_help_for_one_subcommand_shows_its_options(shell: InteractiveShell, capsys) -> None:
+    shell.run_line_magic("xybrid", "help load")
+    shown = capsys.readouterr().out
+    assert shown.startswith("usage: %xybrid load") and "--ctx CTX" in shown and "context length" in shown
+    with pytest.raises(UsageError, match="unknown subcommand 'frob'"):
+        shell.run_line_magic("xybrid", "help frob")
+
+
+def test_every_option_has_help_text() -> None:
+    from xybrid_notebook.magics import XybridMagics
+
+    parsers = [c.parser for c in REGISTRY.values()] + [XybridMagics.generate.parser]
+    for parser in parsers:
+        for action in parser._actions:
+            assert action.help, f"{parser.prog} {action.option_strings or action.dest}"
