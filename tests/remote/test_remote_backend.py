@@ -8,7 +8,7 @@ import time
 import pytest
 
 from xybrid_notebook import ChatMessage, GenerationConfig, create_backend
-from xybrid_notebook.backends.remote import RemoteBackend, RemoteSpec, parse_sse_line
+from xybrid_notebook.backends.remote import RemoteBackend, RemoteSpec, parse_event_data
 from xybrid_notebook.errors import GenerationError, InvalidInput, ModelNotFound
 from xybrid_notebook.session import Session
 
@@ -186,9 +186,33 @@ def test_bad_urls_are_refused(url: str) -> None:
         create_backend("remote").load(RemoteSpec(url, MODEL_NAME))
 
 
-def test_sse_parsing() -> None:
-    assert parse_sse_line(": keep-alive") is None and parse_sse_line("") is None
-    assert parse_sse_line("data: [DONE]") is None
-    assert parse_sse_line('data: {"choices": []}') == {"choices": []}
+def test_event_data_parsing() -> None:
+    assert parse_event_data("") is None and parse_event_data("[DONE]") is None
+    assert parse_event_data('{"choices": []}') == {"choices": []}
     with pytest.raises(GenerationError, match="mid-stream: boom"):
-        parse_sse_line('data: {"error": {"message": "boom"}}')
+        parse_event_data('{"error": {"message": "boom"}}')
+    with pytest.raises(GenerationError, match="malformed server-sent event"):
+        parse_event_data("[1, 2]")
+
+
+def test_an_event_split_over_several_data_lines_is_joined(fake_server: FakeServer) -> None:
+    """SSE framing as the spec says (httpx-sse): data lines of one event join with a newline."""
+    split = '{"choices": [{"index": 0, "text": "multi", \ndata: "finish_reason": "stop"}]}'
+    fake_server.behaviour = lambda h: sse(h, [chunk("one "), split, "[DONE]"])
+    out = remote(fake_server.url).generate_raw("Hi", GREEDY)
+    assert out.text == "one multi" and out.finish_reason == "stop"
+
+
+def test_a_server_answering_json_instead_of_a_stream_is_one_line(fake_server: FakeServer) -> None:
+    def plain_json(handler) -> None:
+        body = json.dumps({"choices": [{"text": "whole"}]}).encode()
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    fake_server.behaviour = plain_json
+    with pytest.raises(GenerationError, match="did not answer with an event stream") as info:
+        remote(fake_server.url).generate_raw("Hi", GREEDY)
+    assert "\n" not in str(info.value)

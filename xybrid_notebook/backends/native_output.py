@@ -5,53 +5,39 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import gc
-import os
-import sys
-import tempfile
-from contextlib import ExitStack, contextmanager
+import io
+from contextlib import contextmanager
 from typing import Iterator
+
+from wurlitzer import STDOUT, pipes
 
 from . import engine_log
 
 
 @contextmanager
-def _redirected(fd: int, lines: list[str]) -> Iterator[None]:
-    try:
-        saved = os.dup(fd)
-    except OSError:  # no such descriptor: nothing to capture
-        yield
-        return
-    with tempfile.TemporaryFile(mode="w+b") as sink:
-        os.dup2(sink.fileno(), fd)
-        try:
-            yield
-        finally:
-            os.dup2(saved, fd)
-            os.close(saved)
-            sink.seek(0)
-            lines.extend(sink.read().decode("utf-8", errors="replace").splitlines())
-
-
-@contextmanager
 def captured_native_output(source: str) -> Iterator[list[str]]:
-    """Point fds 1 and 2 at temporary files while the block runs; the list holds their lines after.
+    """Capture what native code writes to fds 1 and 2 while the block runs; the list holds its lines after.
 
     llama.cpp and mistral.rs log with fprintf/tracing straight to the process's
-    descriptors, which a Jupyter kernel forwards into the cell. The lines go to
-    the engine log under `source`; callers put the last one into their error
-    message when loading fails.
+    descriptors, which a Jupyter kernel forwards into the cell. wurlitzer swaps the
+    descriptors for pipes (and flushes C's own stdio buffers on the way out); the
+    lines go to the engine log under `source`, and callers put the last one into
+    their error message when loading fails.
     """
     lines: list[str] = []
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            pass
-    with ExitStack() as stack:
-        stack.callback(lambda: engine_log.record(source, lines))
-        for fd in (1, 2):
-            stack.enter_context(_redirected(fd, lines))
+    captured = io.StringIO()
+    try:
+        capture = pipes(stdout=captured, stderr=STDOUT)
+        capture.__enter__()
+    except OSError:  # no usable descriptors to swap (a daemon without stdout): nothing to capture
+        capture = None
+    try:
         yield lines
+    finally:
+        if capture is not None:
+            capture.__exit__(None, None, None)
+        lines.extend(captured.getvalue().splitlines())
+        engine_log.record(source, lines)
 
 
 def release_native_memory() -> None:

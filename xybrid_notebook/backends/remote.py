@@ -92,14 +92,13 @@ def _transport_error(exc: Exception, url: str, timeout_s: float) -> GenerationEr
     return GenerationError(f"request to {url} failed: {type(exc).__name__}: {exc}")
 
 
-def parse_sse_line(line: str) -> Optional[dict[str, Any]]:
-    """One SSE line -> the JSON event; None for comments, blank lines, other fields and [DONE].
+def parse_event_data(data: str) -> Optional[dict[str, Any]]:
+    """The JSON object an event's `data` carries; None for an empty payload and for `[DONE]`.
 
-    A `data:` line that is not JSON raises `GenerationError` naming it.
+    A payload that is not a JSON object raises `GenerationError` naming it; an
+    `error` object from the server raises `GenerationError` with its message.
     """
-    if not line.startswith("data:"):
-        return None
-    payload = line[5:].strip()
+    payload = data.strip()
     if not payload or payload == "[DONE]":
         return None
     try:
@@ -270,25 +269,31 @@ class RemoteBackend(LlmBackend[RemoteSpec]):
             raise _transport_error(exc, self._source.url, self._source.timeout_s) from None
 
     def _events(self, response: Any, report: EngineReport) -> Iterator[EngineChunk]:
+        """Chunks from the server-sent events of one response (framing by httpx-sse)."""
+        from httpx_sse import EventSource, SSEError
+
         counted, finished = 0, False
-        for line in response.iter_lines():
-            if line.strip() == "data: [DONE]":
-                finished = True
-                continue
-            event = parse_sse_line(line)
-            if event is None:
-                continue
-            _read_usage(event, report)
-            for choice in event.get("choices") or []:
-                if choice.get("finish_reason"):
+        try:
+            for sse in EventSource(response).iter_sse():
+                if sse.data.strip() == "[DONE]":
                     finished = True
-                    report.finish_reason = _FINISH.get(choice["finish_reason"], "stop")
-                text = _piece(choice)
-                if text:
-                    counted += 1
-                    if event.get("usage") is None:
-                        report.tokens_generated = max(report.tokens_generated, counted)
-                    yield EngineChunk(text, 1, None, report.finish_reason if choice.get("finish_reason") else None)
+                    continue
+                event = parse_event_data(sse.data)
+                if event is None:
+                    continue
+                _read_usage(event, report)
+                for choice in event.get("choices") or []:
+                    if choice.get("finish_reason"):
+                        finished = True
+                        report.finish_reason = _FINISH.get(choice["finish_reason"], "stop")
+                    text = _piece(choice)
+                    if text:
+                        counted += 1
+                        if event.get("usage") is None:
+                            report.tokens_generated = max(report.tokens_generated, counted)
+                        yield EngineChunk(text, 1, None, report.finish_reason if choice.get("finish_reason") else None)
+        except SSEError as exc:
+            raise GenerationError(f"{self.describe_source()} did not answer with an event stream: {exc}") from None
         if not finished:
-            raise GenerationError(f"the stream from {self._source.url if self._source else 'the server'} "
+            raise GenerationError(f"the stream from {self.describe_source() or 'the server'} "
                                   "ended before the generation finished (connection cut?)")
