@@ -294,11 +294,11 @@ class XybridMagics(Magics):
     def _make_view(self, args: Any) -> Any:
         if not _widgets_wanted(self.shell, args.text):
             return TextView()
-        from .widgets.dashboard import Dashboard
+        from .widgets.run_view import WidgetView
 
-        dashboard = Dashboard(plot=not args.no_plot, previous=_previous_plot(self.session) if args.compare_last else None)
-        dashboard.display()
-        return dashboard
+        view = WidgetView(plot=not args.no_plot, previous=_previous_plot(self.session) if args.compare_last else None)
+        view.display()
+        return view
 
     def _run(self, live: LiveRun, text: str, mode: str, args: Any, clock: ChunkClock) -> Optional[GenerationOutput]:
         try:

@@ -48,3 +48,9 @@ def stats_items(figures: Figures) -> list[tuple[str, str]]:
 def stats_line(figures: Figures) -> str:
     """The stats as one line of text."""
     return " | ".join(f"{label} {value}" for label, value in stats_items(figures))
+
+
+def interference_note(output: GenerationOutput) -> Optional[str]:
+    """The optional extra stats line a finished run may carry (`interference_note`), else None."""
+    note = getattr(output, "interference_note", None)
+    return note if isinstance(note, str) and note.strip() else None
