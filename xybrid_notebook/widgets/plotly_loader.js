@@ -24,18 +24,22 @@ function evaluate(buffer) {
 export default {
   initialize({ model }) {
     const x = shared();
+    if (!x.loaded && globalThis.Plotly && globalThis.Plotly.newPlot) {
+      x.loaded = x.received = true;
+      x.resolvePlotly(globalThis.Plotly);
+    }
     model.on("msg:custom", (msg, buffers) => {
-      if (msg && msg.kind === "plotly" && buffers && buffers.length && !x.loaded) {
+      if (msg && msg.kind === "plotly" && buffers && buffers.length && !x.received) {
+        x.received = true;
         // After this handler returns, so that the comm's message queue is not held up.
         setTimeout(() => evaluate(buffers[0]), 0);
       }
     });
-    if (!x.loaded && !globalThis.Plotly) {
-      // A page that joins later (a reload) asks; the kernel answers when it is idle.
-      model.send({ need: "plotly" });
-    } else if (!x.loaded && globalThis.Plotly) {
-      x.loaded = true;
-      x.resolvePlotly(globalThis.Plotly);
-    }
+    // The kernel sends the source when it creates this widget; that message is handled right
+    // after initialize. A page that joins later (a reload) got no such message, and asks;
+    // the kernel answers when it is idle.
+    setTimeout(() => {
+      if (!x.received) model.send({ need: "plotly" });
+    }, 1500);
   },
 };

@@ -4,7 +4,7 @@
 
 const GAP_COLOR = "#1f77b4", RATE_COLOR = "#ff7f0e", COMPARE_COLOR = "rgba(140,140,140,0.55)";
 const MAX_LIVE_POINTS = 20000; // the live chart keeps the newest points; the final chart has them all (capped)
-const CHART_INTERVAL_MS = 240; // redraw the chart at most about 4 times a second
+const CHART_INTERVAL_MS = 450; // redraw the chart about twice a second (text goes in at every flush, 4 a second)
 const STORES = new Map(); // run id -> store (model objects handed to initialize and render differ)
 
 function shared() {
