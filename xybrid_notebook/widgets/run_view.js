@@ -35,7 +35,6 @@ function layout(title) {
     yaxis2: { title: { text: "decode (tokens/s)" }, overlaying: "y", side: "right", rangemode: "tozero", showgrid: false },
     legend: { orientation: "h", y: 1.12, x: 0 },
     title: { text: title, x: 0.99, xanchor: "right", y: 0.97, font: { size: 12 } },
-    template: undefined,
     paper_bgcolor: "rgba(0,0,0,0)",
     plot_bgcolor: "rgba(0,0,0,0)",
   };

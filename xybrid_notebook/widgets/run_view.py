@@ -49,10 +49,16 @@ def current_kernel_id() -> Optional[str]:
     return match.group(1) if match else None
 
 
+def compact_esm(source: str) -> str:
+    """The module without comment lines and indentation: it travels with every run view's state."""
+    lines = (line.strip() for line in source.splitlines())
+    return "\n".join(line for line in lines if line and not line.startswith("//"))
+
+
 class RunWidget(anywidget.AnyWidget):
     """The browser side of one run; everything live arrives as custom messages."""
 
-    _esm = Path(__file__).with_name("run_view.js")
+    _esm = compact_esm(Path(__file__).with_name("run_view.js").read_text(encoding="utf-8"))
     run_id = traitlets.Unicode("").tag(sync=True)  # keys the browser's store of this run's deltas
     title = traitlets.Unicode("").tag(sync=True)
     kernel_id = traitlets.Unicode("").tag(sync=True)
@@ -75,8 +81,6 @@ class WidgetView:
         self.widget = RunWidget(run_id=uuid.uuid4().hex, plot=plot, compare=compare, kernel_id=current_kernel_id() or "")
         self.title = ""
         self.summary = "xybrid: waiting for the first token"
-        self.messages = 0
-        self.sent_bytes = 0
         self.final_html: Optional[str] = None
         self._handle: Any = None
 
@@ -97,11 +101,6 @@ class WidgetView:
         self._handle = display(self.bundle(), raw=True, display_id=True)
         sys.stdout.flush()
 
-    def _send(self, content: dict[str, Any], buffers: Optional[list[bytes]] = None) -> None:
-        self.widget.send(content, buffers=buffers or [])
-        self.messages += 1
-        self.sent_bytes += len(str(content)) + sum(len(b) for b in buffers or [])
-
     # -- RunView -------------------------------------------------------------------------------
     def start(self, title: str) -> None:
         """Show what runs, and the Stop button."""
@@ -112,7 +111,9 @@ class WidgetView:
 
     def update(self, delta: LiveDelta) -> None:
         """One message: the new text, the new points (binary), the TTFT and, when due, the stats."""
-        content: dict[str, Any] = {"text": delta.text, "start": delta.text_start, "ttft": delta.ttft_ms}
+        content: dict[str, Any] = {"text": delta.text, "start": delta.text_start}
+        if delta.text_start == 0 or delta.restart:
+            content["ttft"] = delta.ttft_ms
         if delta.restart:
             content["restart"] = True
         if delta.figures is not None:
@@ -120,7 +121,7 @@ class WidgetView:
         buffers = []
         if self.plot and delta.index.size:
             buffers.append(points_buffer(delta.index, delta.gap_ms, delta.decode_tps))
-        self._send(content, buffers)
+        self.widget.send(content, buffers=buffers)
 
     def finish(self, output: GenerationOutput, plot: PlotData) -> None:
         """Replace the live view by the static form (text, chart, stats), then close the widget."""
