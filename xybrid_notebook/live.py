@@ -142,6 +142,7 @@ class RunView(Protocol):
     def start(self, title: str) -> None: ...
     def update(self, delta: LiveDelta) -> None: ...
     def finish(self, output: GenerationOutput, plot: PlotData) -> None: ...
+    def abandon(self, reason: str) -> None: ...
 
 
 _NO_POINTS = np.zeros(0)
@@ -235,3 +236,10 @@ class LiveRun:
     def finish(self, output: GenerationOutput) -> None:
         """The end: the view gets the finished run (full text, every figure, the capped plot)."""
         self.view.finish(output, output_plot_data(output, self._pieces))
+
+    def abandon(self, reason: str) -> None:
+        """The run ended without any output (stopped or failed before it began); never raises."""
+        try:
+            self.view.abandon(reason)
+        except Exception:  # a broken view must not hide the original error
+            pass

@@ -308,6 +308,7 @@ class XybridMagics(Magics):
         except KeyboardInterrupt as exc:
             partial = getattr(exc, "partial_output", None)
             if partial is None:
+                live.abandon("cancelled before the generation started")
                 print("Cancelled before the generation started.")
                 return None
             live.finish(partial)
@@ -316,6 +317,8 @@ class XybridMagics(Magics):
             partial = getattr(exc, "partial_output", None)
             if partial is not None:
                 _show_partial(live, partial)
+            else:
+                live.abandon(f"no output: {type(exc).__name__}")
             if isinstance(exc, XybridError):
                 raise
             raise UsageError(f"the generation stopped: {type(exc).__name__}: {exc}") from None

@@ -212,3 +212,13 @@ def test_static_svg_stays_small_for_long_runs() -> None:
     run_with(view, 20_000, 0.001, fake)
     svg = re.search(r"<svg.*</svg>", view.final_html or "").group(0)
     assert len(svg) < 40_000
+
+
+def test_a_run_that_never_started_leaves_one_line_and_no_widget() -> None:
+    view = RecordingView()
+    clock = ChunkClock()
+    live = LiveRun(view, clock)
+    view.start("scripted")
+    live.abandon("cancelled before the generation started")
+    assert view.widget.comm is None and view.summary == "xybrid: cancelled before the generation started"
+    assert view.final_html is None

@@ -132,3 +132,10 @@ class WidgetView:
         if self._handle is not None:
             self._handle.update(bundle, raw=True)
         self.widget.close()
+
+    def abandon(self, reason: str) -> None:
+        """No output at all: leave one line in place of the view, and close the widget."""
+        self.summary = f"xybrid: {reason}"
+        if self._handle is not None:
+            self._handle.update({"text/plain": self.summary}, raw=True)
+        self.widget.close()

@@ -39,3 +39,6 @@ class TextView:
         """Print whatever text is left, then one summary line."""
         self.stream.write(output.text[self._printed:] + "\n" + stats_line(output) + "\n")
         self.stream.flush()
+
+    def abandon(self, reason: str) -> None:
+        """Nothing was printed for the run; the caller says why."""
