@@ -40,7 +40,14 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run
 N_TOKENS, THREADS = 200, 2
 RESULT = "bench_result.json"
 
-SETUP = f"%load_ext xybrid_notebook\n%xybrid load --threads {THREADS}"
+SETUP = f"""%load_ext xybrid_notebook
+%xybrid load --threads {THREADS}
+import time as _t, xybrid_notebook.live as _live
+_on_token = _live.LiveRun.on_token
+def _stamped(self, token, _wall=_t.time):  # when the last token reached the view (for 'final shown')
+    _live._last_token_wall = _wall()
+    _on_token(self, token)
+_live.LiveRun.on_token = _stamped"""
 _HEAD = """import json as _j, time as _t
 from xybrid_notebook import GenerationConfig as _G
 _b = get_ipython().find_magic('xybrid').__self__.session.backend
@@ -50,7 +57,9 @@ _w0 = _t.time()
 _TAIL = """
 _w1 = _t.time()
 _j.dump({{'variant': {variant!r}, 'ttft': _o.ttft_ms, 'decode': _o.decode_tps, 'p99': _o.p99_itl_ms,
-         'tokens': _o.tokens_generated, 'w0': _w0, 'w1': _w1}}, open({result!r}, 'w'))"""
+         'tokens': _o.tokens_generated, 'w0': _w0, 'w1': _w1,
+         'last_token_wall': getattr(__import__('xybrid_notebook.live').live, '_last_token_wall', None)}},
+        open({result!r}, 'w'))"""
 VARIANTS = {
     "a_backend": _HEAD + f"_o = _b.generate_raw_streaming({PROMPT!r}, _G(max_tokens={N_TOKENS}, temperature=0), lambda t: None)",
     "b_no_plot": _HEAD + f"get_ipython().run_cell_magic('generate', '-n {N_TOKENS} -t 0 --raw --no-plot', {PROMPT!r})\n_o = _xybrid_last",
@@ -157,6 +166,11 @@ def _notebook(root: Path) -> Path:
     return path
 
 
+WATCH_STATIC = """() => { window.__xybridStaticSeen = null;
+  const seen = new MutationObserver(() => { if (!window.__xybridStaticSeen && document.querySelector('.xybrid-static'))
+    { window.__xybridStaticSeen = Date.now(); } });
+  seen.observe(document.body, { childList: true, subtree: true }); window.__xybridWatch = seen; return null; }"""
+STATIC_SEEN = "() => { window.__xybridWatch.disconnect(); return window.__xybridStaticSeen; }"
 RUN_CELL = """(i) => { const app = window.jupyterapp; const panel = app.shell.currentWidget;
   panel.content.activeCellIndex = i; app.commands.execute('notebook:run-cell'); return null; }"""
 
@@ -220,10 +234,14 @@ def browser_overhead(rounds: int = 5, demo: bool = True) -> dict[str, Any]:
             for round_index in range(rounds + 1):
                 for cell, name in enumerate(VARIANTS, start=1):
                     page.wait_for_timeout(200)
+                    page.evaluate("() => document.querySelectorAll('.xybrid-static').forEach(e => e.remove())")
+                    page.evaluate(WATCH_STATIC)
                     start_bytes = received[0]
                     run = _run_cell(page, root, cell)
                     _wait_idle(page)
                     page.wait_for_timeout(300)
+                    seen = page.evaluate(STATIC_SEEN)
+                    run["final_shown_ms"] = (seen / 1000 - run["last_token_wall"]) * 1000 if seen and name == "c_full" else None
                     run["wire_bytes"] = received[0] - start_bytes
                     run["browser_cores"] = sampler.cores_between(run["w0"], run["w1"])
                     if round_index > 0:
@@ -237,7 +255,7 @@ def browser_overhead(rounds: int = 5, demo: bool = True) -> dict[str, Any]:
                                "setup_wire_bytes": setup_bytes, "notebook_growth_bytes": growth}
     for name, runs in results.items():
         summary[name] = {key: statistics.median(r[key] for r in runs if r[key] is not None)
-                         for key in ("ttft", "decode", "p99", "tokens", "wire_bytes", "browser_cores")
+                         for key in ("ttft", "decode", "p99", "tokens", "wire_bytes", "browser_cores", "final_shown_ms")
                          if any(r[key] is not None for r in runs)}
         summary[name]["runs"] = runs
     if demo:
@@ -284,6 +302,9 @@ def rows(r: dict[str, Any]) -> list[str]:
     p99 = c["p99"] - a["p99"]
     lines.append(f"   p99 gap excess c-a {p99:+.1f} ms (target <= {TARGETS['p99_ms']:.0f}: {verdict(p99 <= TARGETS['p99_ms'])}); "
                  f"b-a {b['p99'] - a['p99']:+.1f} ms")
+    if "final_shown_ms" in c:
+        lines.append(f"   final state in the page {c['final_shown_ms']:.0f} ms after the last token reached the view "
+                     f"(target <= 100: {verdict(c['final_shown_ms'] <= 100)})")
     cores = c.get("browser_cores", float("nan"))
     lines.append(f"   browser CPU during (c) {cores:.3f} cores (target <= {TARGETS['cores']}: {verdict(cores <= TARGETS['cores'])})")
     lines.append(f"   wire bytes for a new run view after the first in the page {c['wire_bytes']:,} "
