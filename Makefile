@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 
-.PHONY: demo test bench install browser-deps clean
+.PHONY: demo test lint bench install browser-deps clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +28,14 @@ else
 	@echo "Open demo/01_quickstart.html, or run 'make demo LAB=1' to watch it live in JupyterLab."
 endif
 
-test: install browser-deps
+# Lint, formatting and types first (fast, and they fail on any finding), then every test.
+test: install browser-deps lint
 	$(PY) -m pytest
+
+lint: install
+	$(PY) -m ruff check xybrid_notebook tests benchmarks
+	$(PY) -m ruff format --check xybrid_notebook tests benchmarks
+	$(PY) -m mypy
 
 # Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser).
 browser-deps:

@@ -1,4 +1,4 @@
-"""2 and 4a: per-chunk cost of the core (timing + dispatch), with and without the dashboard; bytes per chunk."""
+"""2 and 4a: per-chunk cost of the core (timing + dispatch), with and without the run view; bytes per chunk."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def _per_chunk_us(run: Any, n: int, repeats: int = 3) -> float:
 
 def per_chunk_cost(n: int = N_CHUNKS) -> dict[str, Any]:
     """Microseconds per chunk: the engine loop alone, + the core, + the core and the dashboard."""
-    from xybrid_notebook.widgets.dashboard import Dashboard
+    from xybrid_notebook.widgets.run_view import WidgetView
 
     backend = _scripted(n)
     config = GenerationConfig(max_tokens=n)
@@ -46,7 +46,7 @@ def per_chunk_cost(n: int = N_CHUNKS) -> dict[str, Any]:
 
     def with_dashboard() -> None:
         clock = ChunkClock()
-        live = LiveRun(Dashboard(), clock)
+        live = LiveRun(WidgetView(), clock)
         out = backend.generate_raw_streaming("go", config, live.on_token, clock=clock)
         live.finish(out)
 

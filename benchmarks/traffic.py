@@ -25,7 +25,7 @@ def _one_run(kernel: BenchKernel, n: int, delay: float) -> dict[str, Any]:
             raise RuntimeError(run.error)
     figures = kernel.value("{'seconds': _xybrid_last.generation_time_ms / 1000, 'chunks': _xybrid_last.emitted_chunks}")
     messages = [m for m in run.comm_messages if m["type"] == "comm_msg"]
-    plot = [m["bytes"] for m in messages if any(k.startswith("_py2js_") for k in m["keys"])]
+    flushes = [m["bytes"] for m in messages if m["method"] == "custom" and m["bytes"] < 1_000_000]  # not plotly.js
     seconds = max(figures["seconds"], 1e-9)
     return {
         "chunks": figures["chunks"],
@@ -33,15 +33,15 @@ def _one_run(kernel: BenchKernel, n: int, delay: float) -> dict[str, Any]:
         "chunks_per_second": figures["chunks"] / seconds,
         "comm_messages": len(messages),
         "messages_per_second": len(messages) / seconds,
-        "plot_messages": len(plot),
-        "max_bytes_per_plot_update": max(plot) if plot else 0,
+        "flush_messages": len(flushes),
+        "max_bytes_per_flush": max(flushes) if flushes else 0,
         "total_bytes": sum(m["bytes"] for m in messages),
     }
 
 
 def widget_traffic() -> dict[str, Any]:
     """Runs at the scripted backend's top rate (no delay), about 0.5 s and 5 s long: messages per
-    second (every comm message of the cell, the final flush included) and bytes per plot update."""
+    second (every comm message of the cell, set-up and the end included) and the largest flush."""
     kernel = BenchKernel()
     try:
         setup = kernel.run(SETUP)

@@ -31,9 +31,14 @@ __version__ = "0.1.0"
 
 def load_ipython_extension(ipython: Any) -> None:
     """`%load_ext xybrid_notebook`: register `%xybrid` and `%%generate`."""
-    from .magics import register
+    from .magics import _widgets_wanted, register
 
     register(ipython)
+    if _widgets_wanted(ipython, False):
+        # plotly.js goes to the browser now, once, while nothing is being measured.
+        from .widgets.plotly_loader import ensure_plotly_loader
+
+        ensure_plotly_loader()
 
 
 def unload_ipython_extension(ipython: Any) -> None:

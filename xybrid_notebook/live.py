@@ -1,7 +1,8 @@
 """The live side of a run, with no UI in it: throttles, running figures, point thinning.
 
-Views (the widget dashboard, the text fallback) implement `RunView`; `LiveRun`
-feeds them at a bounded rate whatever the token rate, and once more at the end.
+Views (the widget run view, the text fallback) implement `RunView`; `LiveRun`
+feeds them deltas (new text, new points) at a bounded rate whatever the token
+rate, and the finished run once at the end.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ import numpy as np
 from .metrics import NS_PER_MS, ChunkClock, itl_percentiles
 from .types import GenerationOutput, PartialToken
 
-TEXT_INTERVAL_S = 0.1  # about 10 text updates per second at most
-PLOT_INTERVAL_S = 0.25  # about 4 plot updates per second at most (2 comm messages each)
-STATS_INTERVAL_S = 1.0  # live stats once a second: 10 + 8 + 1 messages/s stays under 20
+FLUSH_INTERVAL_S = 0.25  # one message per flush: 4 per second at most, whatever the token rate
+STATS_INTERVAL_S = 1.0  # live stats (percentiles over every gap so far) once a second
+LIVE_POINTS_PER_FLUSH = 500  # a flush carries at most this many new points (bucket maxima beyond)
 MAX_PLOT_POINTS = 2000
 
 
@@ -117,42 +118,98 @@ def output_plot_data(output: GenerationOutput, pieces: Optional[list[str]] = Non
     return plot_data(offsets, tokens, pieces)
 
 
+@dataclass
+class LiveDelta:
+    """What arrived since the previous flush: new text and new gap points (chunk index, gap, rate).
+
+    `restart` is true when a new attempt (a route fallback) began: the view drops what it showed.
+    `figures` is set about once a second (the stats row), else None.
+    """
+
+    text: str
+    text_start: int
+    index: np.ndarray
+    gap_ms: np.ndarray
+    decode_tps: np.ndarray
+    ttft_ms: Optional[float]
+    figures: Optional[LiveFigures]
+    restart: bool = False
+
+
 class RunView(Protocol):
     """What a view of a run must do; `LiveRun` decides when."""
 
     def start(self, title: str) -> None: ...
-    def show_text(self, text: str, final: bool) -> None: ...
-    def show_progress(self, figures: Optional[LiveFigures], plot: Optional[PlotData]) -> None: ...
+    def update(self, delta: LiveDelta) -> None: ...
     def finish(self, output: GenerationOutput, plot: PlotData) -> None: ...
+    def abandon(self, reason: str) -> None: ...
+
+
+_NO_POINTS = np.zeros(0)
 
 
 class LiveRun:
-    """Feeds a `RunView` from the core's chunk callback at a bounded rate."""
+    """Feeds a `RunView` from the core's chunk callback: one delta per flush, at a bounded rate."""
 
     def __init__(
         self,
         view: RunView,
         clock: ChunkClock,
         now: Callable[[], float] = time.monotonic,
-        text_interval_s: float = TEXT_INTERVAL_S,
-        plot_interval_s: float = PLOT_INTERVAL_S,
+        flush_interval_s: float = FLUSH_INTERVAL_S,
         plot: bool = True,
     ) -> None:
         self.view, self.clock, self.plot = view, clock, plot
-        self._text_due = Throttle(text_interval_s, now).due
-        self._plot_due = Throttle(plot_interval_s, now).due
+        self._flush_due = Throttle(flush_interval_s, now).due
         self._stats_due = Throttle(STATS_INTERVAL_S, now).due
         self._pieces: list[str] = []
+        self._restart = False
+        self._reset_sent()
+
+    def _reset_sent(self) -> None:
+        self._pieces_sent = 0
+        self._chars_sent = 0
+        self._points_sent = 1  # gap k is the gap before chunk k; chunk 0 has none
+        self._decoded = 0.0
 
     def on_token(self, token: PartialToken) -> None:
-        """The per-chunk hot path: remember the piece, flush only when a throttle is due."""
-        if token.index == 0:  # a new attempt (a route fallback) starts over
+        """The per-chunk hot path: remember the piece, flush only when the throttle is due."""
+        if token.index == 0 and self._pieces:  # a new attempt (a route fallback) starts over
             self._pieces.clear()
+            self._reset_sent()
+            self._restart = True
         self._pieces.append(token.token)
-        if self._text_due():
-            self.view.show_text("".join(self._pieces), False)
-            if self._plot_due():
-                self._show_progress()
+        if self._flush_due():
+            self.view.update(self.delta())
+
+    def delta(self) -> LiveDelta:
+        """Everything new since the previous delta (and advance past it)."""
+        n = len(self._pieces)
+        text = "".join(self._pieces[self._pieces_sent:])
+        start = self._chars_sent
+        self._pieces_sent, self._chars_sent = n, start + len(text)
+        index, gaps, rates = self._new_points(n) if self.plot else (_NO_POINTS, _NO_POINTS, _NO_POINTS)
+        restart, self._restart = self._restart, False
+        ttft = self.clock.offsets_ns[0] / NS_PER_MS if n else None
+        figures = self.figures() if self._stats_due() else None
+        return LiveDelta(text, start, index, gaps, rates, ttft, figures, restart)
+
+    def _new_points(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        k0 = self._points_sent
+        if n <= k0:
+            return _NO_POINTS, _NO_POINTS, _NO_POINTS
+        offsets = np.frombuffer(self.clock.offsets_ns, dtype=np.int64)[k0 - 1 : n] / NS_PER_MS
+        tokens = np.frombuffer(self.clock.chunk_tokens, dtype=np.uint32)[k0:n].astype(np.float64)
+        first = self.clock.offsets_ns[0] / NS_PER_MS
+        gaps = np.diff(offsets)
+        decoded = self._decoded + np.cumsum(tokens)
+        elapsed_s = (offsets[1:] - first) / 1000.0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rates = np.where(elapsed_s > 0, decoded / elapsed_s, np.nan)
+        self._decoded = float(decoded[-1])
+        self._points_sent = n
+        keep = thin_points(gaps.size, LIVE_POINTS_PER_FLUSH, gaps)
+        return (keep + k0).astype(np.float64), gaps[keep], rates[keep]
 
     def _arrays(self) -> tuple[np.ndarray, np.ndarray]:
         n = len(self._pieces)
@@ -176,12 +233,13 @@ class LiveRun:
             decode_tps=float(rates[-1]) if rates.size and np.isfinite(rates[-1]) else None,
         )
 
-    def _show_progress(self) -> None:
-        offsets, tokens = self._arrays()
-        plot = plot_data(offsets, tokens, self._pieces) if self.plot else None
-        self.view.show_progress(self.figures() if self._stats_due() else None, plot)
-
     def finish(self, output: GenerationOutput) -> None:
-        """The final flush: full text, every figure, the whole (capped) plot."""
-        self.view.show_text(output.text, True)
+        """The end: the view gets the finished run (full text, every figure, the capped plot)."""
         self.view.finish(output, output_plot_data(output, self._pieces))
+
+    def abandon(self, reason: str) -> None:
+        """The run ended without any output (stopped or failed before it began); never raises."""
+        try:
+            self.view.abandon(reason)
+        except Exception:  # a broken view must not hide the original error
+            pass

@@ -269,11 +269,11 @@ class XybridMagics(Magics):
     def _make_view(self, args: Any) -> Any:
         if not _widgets_wanted(self.shell, args.text):
             return TextView()
-        from .widgets.dashboard import Dashboard
+        from .widgets.run_view import WidgetView
 
-        dashboard = Dashboard(plot=not args.no_plot, previous=_previous_plot(self.session) if args.compare_last else None)
-        dashboard.display()
-        return dashboard
+        view = WidgetView(plot=not args.no_plot, previous=_previous_plot(self.session) if args.compare_last else None)
+        view.display()
+        return view
 
     def _run(self, live: LiveRun, text: str, mode: str, args: Any, clock: ChunkClock) -> Optional[GenerationOutput]:
         runs_before = len(self.session.history)
@@ -285,12 +285,15 @@ class XybridMagics(Magics):
             live.finish(exc.partial)
             return exc.partial
         except KeyboardInterrupt:
+            live.abandon("cancelled before the generation started")
             print("Cancelled before the generation started.")
             return None
-        except BaseException:
+        except BaseException as exc:
             # Show how far the run got; the error itself goes on: one line if the user can fix it, else a traceback.
             if len(self.session.history) > runs_before:
                 live.finish(self.session.history[-1].output)
+            else:
+                live.abandon(f"no output: {type(exc).__name__}")
             raise
         live.finish(output)
         return output

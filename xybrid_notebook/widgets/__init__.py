@@ -1,1 +1,1 @@
-"""Notebook views of a run: the ipywidgets dashboard and the plain-text fallback."""
+"""Notebook views of a run: the widget run view, its static HTML form and the plain-text fallback."""

@@ -1,23 +1,14 @@
-"""The stats row's items, shared by the widget dashboard and the text fallback (no UI imports)."""
+"""The stats row's items (label, value) of a live or finished run, for the run view and its static form."""
 
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Union
 
+from ..format import fmt_ms, fmt_rate, fmt_value
 from ..live import LiveFigures
 from ..types import GenerationOutput
 
 Figures = Union[LiveFigures, GenerationOutput]
-
-
-def fmt_ms(value: Optional[float]) -> str:
-    """Milliseconds as shown to the user: one decimal."""
-    return "–" if value is None else f"{value:.1f} ms"
-
-
-def fmt_rate(value: Optional[float]) -> str:
-    """Tokens per second as shown to the user: one decimal."""
-    return "–" if value is None else f"{value:.1f} tok/s"
 
 
 def stats_items(figures: Figures) -> list[tuple[str, str]]:
@@ -31,7 +22,7 @@ def stats_items(figures: Figures) -> list[tuple[str, str]]:
     ]
     if isinstance(figures, LiveFigures):
         return items + [("tokens", str(figures.tokens)), ("chunks", str(figures.chunks)), ("status", "running")]
-    cached = "–" if figures.prompt_cached_tokens is None else str(figures.prompt_cached_tokens)
+    cached = fmt_value(figures.prompt_cached_tokens)
     return items + [
         ("prefill", fmt_rate(figures.prefill_tps)),
         ("engine decode", fmt_rate(figures.engine_decode_tps)),
@@ -43,8 +34,3 @@ def stats_items(figures: Figures) -> list[tuple[str, str]]:
         ("finish", figures.finish_reason),
         ("backend", f"{figures.backend}/{figures.execution_provider}"),
     ] + ([("route", f"{figures.route} ({figures.route_reason})")] if figures.route else [])
-
-
-def stats_line(figures: Figures) -> str:
-    """The stats as one line of text."""
-    return " | ".join(f"{label} {value}" for label, value in stats_items(figures))

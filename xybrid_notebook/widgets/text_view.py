@@ -5,9 +5,8 @@ from __future__ import annotations
 import sys
 from typing import Optional, TextIO
 
-from ..live import LiveFigures, PlotData
+from ..live import LiveDelta, PlotData
 from ..types import GenerationOutput
-from .stats import stats_line
 
 
 class TextView:
@@ -25,18 +24,20 @@ class TextView:
     def start(self, title: str) -> None:
         """Nothing to set up."""
 
-    def show_text(self, text: str, final: bool) -> None:
-        """Print only what is new since the last call."""
-        if len(text) > self._printed:
-            self.stream.write(text[self._printed :])
+    def update(self, delta: LiveDelta) -> None:
+        """Print the new text (a restarted attempt starts on a new line)."""
+        if delta.restart and self._printed:
+            self.stream.write("\n")
+            self._printed = 0
+        if delta.text:
+            self.stream.write(delta.text)
             self.stream.flush()
-            self._printed = len(text)
-
-    def show_progress(self, figures: Optional[LiveFigures], plot: Optional[PlotData]) -> None:
-        """Progress lives in the streamed text itself."""
+            self._printed += len(delta.text)
 
     def finish(self, output: GenerationOutput, plot: PlotData) -> None:
-        """End the text and print one summary line (saying so when other processes took CPU)."""
-        note = output.interference_note
-        self.stream.write("\n" + stats_line(output) + ("" if note is None else f" | {note}") + "\n")
+        """Print whatever text is left, then the one-line summary (which names any interference)."""
+        self.stream.write(output.text[self._printed:] + "\n" + output.summary() + "\n")
         self.stream.flush()
+
+    def abandon(self, reason: str) -> None:
+        """Nothing was printed for the run; the caller says why."""

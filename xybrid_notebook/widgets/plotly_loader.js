@@ -1,0 +1,45 @@
+// Loads plotly.js once per browser page and shares it as globalThis.__xybrid.plotly (a promise).
+// The kernel sends the source once, as a binary buffer in a custom message, never in widget state.
+function shared() {
+  const g = globalThis;
+  if (!g.__xybrid) {
+    let resolve;
+    const plotly = new Promise((r) => (resolve = r));
+    g.__xybrid = { plotly, resolvePlotly: resolve, loaded: false };
+  }
+  return g.__xybrid;
+}
+
+function evaluate(buffer) {
+  const x = shared();
+  if (x.loaded) return;
+  x.loaded = true;
+  const source = new TextDecoder().decode(buffer);
+  const module = { exports: {} };
+  // plotly.min.js is UMD: with a `module` it fills module.exports (and sets window.Plotly).
+  new Function("module", "exports", "define", source)(module, module.exports, undefined);
+  x.resolvePlotly(module.exports && module.exports.newPlot ? module.exports : globalThis.Plotly);
+}
+
+export default {
+  initialize({ model }) {
+    const x = shared();
+    if (!x.loaded && globalThis.Plotly && globalThis.Plotly.newPlot) {
+      x.loaded = x.received = true;
+      x.resolvePlotly(globalThis.Plotly);
+    }
+    model.on("msg:custom", (msg, buffers) => {
+      if (msg && msg.kind === "plotly" && buffers && buffers.length && !x.received) {
+        x.received = true;
+        // After this handler returns, so that the comm's message queue is not held up.
+        setTimeout(() => evaluate(buffers[0]), 0);
+      }
+    });
+    // The kernel sends the source when it creates this widget; that message is handled right
+    // after initialize. A page that joins later (a reload) got no such message, and asks;
+    // the kernel answers when it is idle.
+    setTimeout(() => {
+      if (!x.received) model.send({ need: "plotly" });
+    }, 1500);
+  },
+};

@@ -1,0 +1,268 @@
+// The browser side of one %%generate run: append-only text, a live lines-only plotly chart,
+// the stats row and Stop. Live data arrives as custom messages holding only what is new;
+// a model-level store keeps it, so a second view of the same output catches up from it.
+
+const GAP_COLOR = "#1f77b4", RATE_COLOR = "#ff7f0e", COMPARE_COLOR = "rgba(140,140,140,0.55)";
+const MAX_LIVE_POINTS = 20000; // the live chart keeps the newest points; the final chart has them all (capped)
+const CHART_INTERVAL_MS = 450; // redraw the chart about twice a second (text goes in at every flush, 4 a second)
+const STORES = new Map(); // run id -> store (model objects handed to initialize and render differ)
+
+function shared() {
+  const g = globalThis;
+  if (!g.__xybrid) {
+    let resolve;
+    const plotly = new Promise((r) => (resolve = r));
+    g.__xybrid = { plotly, resolvePlotly: resolve, loaded: false };
+  }
+  const x = g.__xybrid;
+  if (!x.upgrade) x.upgrade = upgradeStatic;
+  return x;
+}
+
+function el(tag, attrs = {}, text) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function layout(title) {
+  return {
+    height: 300,
+    margin: { l: 60, r: 60, t: 40, b: 45 },
+    xaxis: { title: { text: "chunk index" }, rangemode: "tozero" },
+    yaxis: { title: { text: "inter-chunk latency (ms)" }, rangemode: "tozero" },
+    yaxis2: { title: { text: "decode (tokens/s)" }, overlaying: "y", side: "right", rangemode: "tozero", showgrid: false },
+    legend: { orientation: "h", y: 1.12, x: 0 },
+    title: { text: title, x: 0.99, xanchor: "right", y: 0.97, font: { size: 12 } },
+    paper_bgcolor: "rgba(0,0,0,0)",
+    plot_bgcolor: "rgba(0,0,0,0)",
+  };
+}
+
+function ttftTitle(ttft) {
+  return ttft === null || ttft === undefined ? "TTFT –" : `TTFT ${ttft.toFixed(1)} ms`;
+}
+
+// -- the static form's upgrade: markers and hover text, in a page where plotly is loaded -------
+function upgradeStatic(root) {
+  if (!root || root.dataset.upgraded) return;
+  const dataNode = root.querySelector("script.xybrid-data");
+  const chart = root.querySelector(".xybrid-chart");
+  if (!dataNode || !chart) return;
+  root.dataset.upgraded = "1";
+  const d = JSON.parse(dataNode.textContent);
+  shared().plotly.then((Plotly) => {
+    requestAnimationFrame(() => {
+      const div = el("div", { class: "xybrid-plot" });
+      const traces = [
+        { name: "inter-chunk gap", x: d.x, y: d.gap, text: d.hover, mode: "lines+markers",
+          marker: { size: 4, color: GAP_COLOR }, line: { width: 1, color: GAP_COLOR },
+          hovertemplate: "chunk %{x}<br>gap %{y:.2f} ms<br>%{text}<extra></extra>" },
+        { name: "decode tok/s (running)", x: d.x, y: d.rate, mode: "lines", yaxis: "y2",
+          line: { width: 2, color: RATE_COLOR }, hovertemplate: "chunk %{x}<br>%{y:.1f} tok/s<extra></extra>" },
+      ];
+      if (d.cmp_x) traces.push({ name: "previous run", x: d.cmp_x, y: d.cmp_gap, mode: "lines",
+        line: { width: 1, color: COMPARE_COLOR }, hovertemplate: "previous run<br>chunk %{x}<br>gap %{y:.2f} ms<extra></extra>" });
+      Plotly.newPlot(div, traces, layout(ttftTitle(d.ttft)), { displayModeBar: false, responsive: true }).then(() => {
+        chart.replaceChildren(div);
+      });
+    });
+  });
+}
+
+// -- the model-level store: everything received, for every view of this model ----------------
+function makeStore() {
+  return { chunks: [], chars: 0, x: [], gap: [], rate: [], ttft: null, stats: null, missed: 0, listeners: new Set() };
+}
+
+function receive(store, msg, buffers) {
+  if (msg.restart) {
+    Object.assign(store, { chunks: [], chars: 0, x: [], gap: [], rate: [], missed: 0 });
+  }
+  if (typeof msg.start === "number" && msg.start > store.chars) {
+    store.missed += msg.start - store.chars; // this page joined late: the earlier text comes with the static form
+    store.chars = msg.start;
+  }
+  if (msg.text) {
+    store.chunks.push(msg.text);
+    store.chars += msg.text.length;
+  }
+  const points = { x: [], gap: [], rate: [] };
+  if (buffers && buffers.length) {
+    const b = buffers[0];
+    const f = new Float32Array(b.buffer, b.byteOffset, Math.floor(b.byteLength / 4));
+    for (let i = 0; i + 2 < f.length; i += 3) {
+      points.x.push(f[i]);
+      points.gap.push(f[i + 1]);
+      points.rate.push(Number.isNaN(f[i + 2]) ? null : f[i + 2]);
+    }
+    store.x.push(...points.x);
+    store.gap.push(...points.gap);
+    store.rate.push(...points.rate);
+  }
+  if (msg.ttft !== undefined && msg.ttft !== null) store.ttft = msg.ttft;
+  if (msg.stats) store.stats = msg.stats;
+  for (const listener of store.listeners) listener(msg, points);
+}
+
+// -- Stop: the kernel does not read comm messages while a cell runs, so ask the server -------
+function interruptTarget(kernelId) {
+  const node = document.getElementById("jupyter-config-data");
+  if (!node || !kernelId) return null;
+  const config = JSON.parse(node.textContent || "{}");
+  const base = (config.baseUrl || "/").replace(/\/?$/, "/");
+  return { url: base + "api/kernels/" + kernelId + "/interrupt", token: config.token || "" };
+}
+
+function stopButton(model) {
+  const button = el("button", { class: "xybrid-stop jupyter-button",
+    title: "Stop this generation (interrupts the kernel; the model stays loaded)" }, "■ Stop");
+  const target = interruptTarget(model.get("kernel_id"));
+  const sync = () => {
+    const running = model.get("running");
+    button.style.display = target && running ? "" : "none";
+    button.disabled = !running;
+    if (running) button.textContent = "■ Stop";
+  };
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    button.textContent = "Stopping…";
+    const headers = {};
+    const xsrf = document.cookie.match(/(?:^|;\s*)_xsrf=([^;]*)/);
+    if (xsrf) headers["X-XSRFToken"] = decodeURIComponent(xsrf[1]);
+    if (target.token) headers["Authorization"] = "token " + target.token;
+    try {
+      await fetch(target.url, { method: "POST", headers, credentials: "same-origin" });
+    } catch (error) {
+      button.textContent = "Stop failed: use Kernel ▸ Interrupt";
+    }
+  });
+  model.on("change:running", sync);
+  sync();
+  return button;
+}
+
+function renderStats(node, items) {
+  const cells = items.map(([label, value]) => {
+    const cell = el("span", { class: "xybrid-stat", "data-label": label });
+    cell.append(el("b", {}, label), " ", el("span", { class: "xybrid-value" }, value));
+    return cell;
+  });
+  node.replaceChildren(...cells);
+}
+
+function liveChart(model, store, host) {
+  const compare = model.get("compare");
+  let div = null, pending = { x: [], gap: [], rate: [] }, title = ttftTitle(store.ttft), timer = null;
+  const traces = () => {
+    const t = [
+      { name: "inter-chunk gap", x: store.x.slice(), y: store.gap.slice(), mode: "lines", hoverinfo: "skip",
+        line: { width: 1, color: GAP_COLOR } },
+      { name: "decode tok/s (running)", x: store.x.slice(), y: store.rate.slice(), mode: "lines", yaxis: "y2",
+        hoverinfo: "skip", line: { width: 2, color: RATE_COLOR } },
+    ];
+    if (compare && compare.byteLength) {
+      const f = new Float32Array(compare.buffer, compare.byteOffset, Math.floor(compare.byteLength / 4));
+      const x = [], y = [];
+      for (let i = 0; i + 1 < f.length; i += 2) { x.push(f[i]); y.push(f[i + 1]); }
+      t.push({ name: "previous run", x, y, mode: "lines", hoverinfo: "skip", line: { width: 1, color: COMPARE_COLOR } });
+    }
+    return t;
+  };
+  let Plotly = null;
+  const draw = () => {
+    timer = null;
+    if (!Plotly || !div) return;
+    const want = ttftTitle(store.ttft);
+    if (want !== title) {
+      title = want;
+      Plotly.relayout(div, { "title.text": title });
+    }
+    if (pending.x.length) {
+      const p = pending;
+      pending = { x: [], gap: [], rate: [] };
+      Plotly.extendTraces(div, { x: [p.x, p.x], y: [p.gap, p.rate] }, [0, 1], MAX_LIVE_POINTS);
+    }
+  };
+  shared().plotly.then((P) => {
+    Plotly = P;
+    div = el("div", { class: "xybrid-plot" });
+    host.replaceChildren(div);
+    pending = { x: [], gap: [], rate: [] };
+    title = ttftTitle(store.ttft);
+    Plotly.newPlot(div, traces(), layout(title), { displayModeBar: false, staticPlot: true, responsive: true });
+  });
+  return {
+    add(points) {
+      if (!points.x.length && ttftTitle(store.ttft) === title) return;
+      pending.x.push(...points.x);
+      pending.gap.push(...points.gap);
+      pending.rate.push(...points.rate);
+      if (!timer) timer = setTimeout(draw, CHART_INTERVAL_MS);
+    },
+    dispose() {
+      if (timer) clearTimeout(timer);
+      if (div && Plotly) Plotly.purge(div);
+    },
+  };
+}
+
+export default {
+  initialize({ model }) {
+    shared();
+    const id = model.get("run_id");
+    const store = makeStore();
+    STORES.set(id, store);
+    model.on("msg:custom", (msg, buffers) => receive(store, msg, buffers));
+    return () => STORES.delete(id);
+  },
+
+  render({ model, el: root }) {
+    const store = STORES.get(model.get("run_id")) || makeStore();
+    const box = el("div", { class: "xybrid-run xybrid-live" });
+    const header = el("div", { class: "xybrid-header", style: "font-size:12px;color:#666" }, model.get("title"));
+    model.on("change:title", () => (header.textContent = model.get("title")));
+    const scroller = el("div", { class: "xybrid-text-box", style:
+      "max-height:320px;overflow-y:auto;display:flex;flex-direction:column-reverse;" +
+      "border:1px solid var(--jp-border-color2,#ddd);border-radius:4px" });
+    const pre = el("pre", { class: "xybrid-stream", style:
+      "white-space:pre-wrap;word-break:break-word;font-family:var(--jp-code-font-family,monospace);" +
+      "font-size:13px;line-height:1.45;margin:0;padding:8px" });
+    scroller.append(pre);
+    const note = el("span", { class: "xybrid-missed", style: "color:#999" });
+    const fill = () => {
+      pre.replaceChildren();
+      note.textContent = store.missed ? `… ${store.missed} earlier characters (shown when the run ends) …` : "";
+      if (store.missed) pre.append(note);
+      for (const chunk of store.chunks) pre.append(document.createTextNode(chunk));
+    };
+    fill();
+    box.append(header, scroller);
+    let chart = null;
+    if (model.get("plot")) {
+      const host = el("div", { class: "xybrid-chart", style: "height:300px" });
+      box.append(host);
+      chart = liveChart(model, store, host);
+    }
+    const stats = el("div", { class: "xybrid-stats", style: "display:flex;flex-wrap:wrap;gap:4px 14px;font-size:12px;padding:4px 2px;flex:1" });
+    if (store.stats) renderStats(stats, store.stats);
+    const footer = el("div", { style: "display:flex;align-items:center;gap:8px" });
+    footer.append(stats, stopButton(model));
+    box.append(footer);
+    root.append(box);
+
+    const listener = (msg, points) => {
+      if (msg.restart) return fill();
+      if (msg.start > 0 && store.missed && !note.isConnected) fill();
+      if (msg.text) pre.append(document.createTextNode(msg.text)); // append-only
+      if (msg.stats) renderStats(stats, msg.stats);
+      if (chart) chart.add(points);
+    };
+    store.listeners.add(listener);
+    return () => {
+      store.listeners.delete(listener);
+      if (chart) chart.dispose();
+    };
+  },
+};

@@ -1,0 +1,141 @@
+"""The view under a `%%generate` cell: one small anywidget per run (text, live chart, stats, Stop).
+
+Stop: while a cell runs the kernel does not read comm messages from the browser, so the
+button's JavaScript asks the Jupyter server to interrupt the kernel
+(`POST /api/kernels/<id>/interrupt`); the core then cancels the run cleanly. Where the
+page is not a Jupyter server page or the kernel id is unknown, the button hides itself.
+
+While the run streams, each flush is one custom message holding only what is new: the
+text since the last flush and the new points as a float32 binary buffer. The browser
+appends them (text nodes, `Plotly.extendTraces` on lines). At the end the output is
+replaced by the run's static form (`static_view`), which needs no kernel; the widget
+is then closed, so nothing of it needs to be kept.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import uuid
+from pathlib import Path
+from typing import Any, Optional
+
+import anywidget
+import numpy as np
+import traitlets
+
+from ..live import LiveDelta, PlotData
+from ..types import GenerationOutput
+from .plotly_loader import ensure_plotly_loader
+from .static_view import static_html, summary_text
+from .stats import stats_items
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def points_buffer(index: np.ndarray, gap_ms: np.ndarray, decode_tps: np.ndarray) -> bytes:
+    """Points as little-endian float32 triples (chunk index, gap ms, decode tok/s; NaN where unknown)."""
+    return np.column_stack([index, gap_ms, decode_tps]).astype("<f4").tobytes()
+
+
+def current_kernel_id() -> Optional[str]:
+    """The id of the kernel this code runs in, read from its connection file name (for Stop)."""
+    try:
+        from ipykernel.connect import get_connection_file
+
+        match = re.search(r"kernel-([0-9a-fA-F-]{8,})\.json$", get_connection_file())
+    except Exception:  # not in an ipykernel, or no connection file
+        return None
+    return match.group(1) if match else None
+
+
+def compact_esm(source: str) -> str:
+    """The module without comment lines and indentation: it travels with every run view's state."""
+    lines = (line.strip() for line in source.splitlines())
+    return "\n".join(line for line in lines if line and not line.startswith("//"))
+
+
+class RunWidget(anywidget.AnyWidget):
+    """The browser side of one run; everything live arrives as custom messages."""
+
+    _esm = compact_esm(Path(__file__).with_name("run_view.js").read_text(encoding="utf-8"))
+    run_id = traitlets.Unicode("").tag(sync=True)  # keys the browser's store of this run's deltas
+    title = traitlets.Unicode("").tag(sync=True)
+    kernel_id = traitlets.Unicode("").tag(sync=True)
+    running = traitlets.Bool(False).tag(sync=True)
+    plot = traitlets.Bool(True).tag(sync=True)
+    compare = traitlets.Bytes(b"").tag(sync=True)  # the previous run's (index, gap) as float32 pairs
+
+
+class WidgetView:
+    """Implements `RunView`: shows the widget, sends deltas, and leaves the static form at the end."""
+
+    def __init__(self, plot: bool = True, previous: Optional[PlotData] = None) -> None:
+        self.plot = plot
+        self.previous = previous if plot else None
+        if plot:
+            ensure_plotly_loader()
+        compare = b""
+        if self.previous is not None:
+            compare = np.column_stack([self.previous.index, self.previous.gap_ms]).astype("<f4").tobytes()
+        self.widget = RunWidget(run_id=uuid.uuid4().hex, plot=plot, compare=compare, kernel_id=current_kernel_id() or "")
+        self.title = ""
+        self.summary = "xybrid: waiting for the first token"
+        self.final_html: Optional[str] = None
+        self._handle: Any = None
+
+    def bundle(self) -> dict[str, Any]:
+        """The live display bundle: the widget view and the text/plain summary."""
+        view = {"version_major": 2, "version_minor": 0, "model_id": self.widget.model_id}
+        return {WIDGET_VIEW: view, "text/plain": self.summary}
+
+    def display(self) -> None:
+        """Show the view below the cell, and let the kernel send it before the run starts.
+
+        Flushing stdout waits until the kernel's IOPub thread has sent everything queued
+        before it (the widget's small state included), so that work does not compete
+        with the prompt's prefill for the CPU.
+        """
+        from IPython.display import display
+
+        self._handle = display(self.bundle(), raw=True, display_id=True)
+        sys.stdout.flush()
+
+    # -- RunView -------------------------------------------------------------------------------
+    def start(self, title: str) -> None:
+        """Show what runs, and the Stop button."""
+        self.title = title
+        with self.widget.hold_sync():
+            self.widget.title = title
+            self.widget.running = True
+
+    def update(self, delta: LiveDelta) -> None:
+        """One message: the new text, the new points (binary), the TTFT and, when due, the stats."""
+        content: dict[str, Any] = {"text": delta.text, "start": delta.text_start}
+        if delta.text_start == 0 or delta.restart:
+            content["ttft"] = delta.ttft_ms
+        if delta.restart:
+            content["restart"] = True
+        if delta.figures is not None:
+            content["stats"] = stats_items(delta.figures)
+        buffers = []
+        if self.plot and delta.index.size:
+            buffers.append(points_buffer(delta.index, delta.gap_ms, delta.decode_tps))
+        self.widget.send(content, buffers=buffers)
+
+    def finish(self, output: GenerationOutput, plot: PlotData) -> None:
+        """Replace the live view by the static form (text, chart, stats), then close the widget."""
+        self.widget.running = False
+        self.summary = summary_text(output)
+        self.final_html = static_html(output, plot if self.plot else None, self.title, self.previous)
+        bundle = {"text/html": self.final_html, "text/plain": self.summary}
+        if self._handle is not None:
+            self._handle.update(bundle, raw=True)
+        self.widget.close()
+
+    def abandon(self, reason: str) -> None:
+        """No output at all: leave one line in place of the view, and close the widget."""
+        self.summary = f"xybrid: {reason}"
+        if self._handle is not None:
+            self._handle.update({"text/plain": self.summary}, raw=True)
+        self.widget.close()

@@ -1,0 +1,154 @@
+"""The static form of a finished run: HTML with its text, an SVG latency chart and the stats.
+
+It needs no kernel and no JavaScript: it is what a saved notebook, `nbconvert --to html`
+or a notebook reopened without its kernel shows. In a page where the run view's module
+is loaded, a two-line script swaps the SVG for an interactive plotly chart (markers and
+hover text) drawn from the same numbers, carried in a small JSON block.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from ..live import PlotData, thin_points
+from ..types import GenerationOutput
+from .stats import stats_items
+
+GAP_COLOR, RATE_COLOR, COMPARE_COLOR = "#1f77b4", "#ff7f0e", "#8c8c8c"
+WIDTH, HEIGHT = 760, 250
+LEFT, RIGHT, TOP, BOTTOM = 58, 58, 30, 38
+SVG_POINTS = 760  # at most one point per horizontal pixel; bucket maxima keep the spikes
+STATS_STYLE = "display:flex;flex-wrap:wrap;gap:4px 14px;font-size:12px;padding:4px 2px"
+TEXT_STYLE = (
+    "white-space:pre-wrap;word-break:break-word;font-family:var(--jp-code-font-family,monospace);"
+    "font-size:13px;line-height:1.45;margin:0;padding:8px;max-height:320px;overflow-y:auto;"
+    "border:1px solid var(--jp-border-color2,#ddd);border-radius:4px"
+)
+UPGRADE_SCRIPT = (
+    "<script>(function(s){var x=globalThis.__xybrid;if(x&&x.upgrade)x.upgrade(s&&s.closest('.xybrid-run'));})"
+    "(document.currentScript)</script>"
+)
+
+
+def stats_html(items: Sequence[tuple[str, str]], note: Optional[str] = None) -> str:
+    """The stats row: each figure with its label, in a wrapping row; the optional note below it."""
+    cells = "".join(
+        f'<span class="xybrid-stat" data-label="{html.escape(label)}"><b>{html.escape(label)}</b> '
+        f'<span class="xybrid-value">{html.escape(value)}</span></span>'
+        for label, value in items
+    )
+    extra = f'<div class="xybrid-note" style="font-size:12px;color:#666">{html.escape(note)}</div>' if note else ""
+    return f'<div class="xybrid-stats" style="{STATS_STYLE}">{cells}</div>{extra}'
+
+
+def _nice_max(value: float) -> float:
+    """A round axis maximum at or above `value`."""
+    if not np.isfinite(value) or value <= 0:
+        return 1.0
+    magnitude = 10 ** np.floor(np.log10(value))
+    for step in (1, 2, 2.5, 5, 10):
+        if step * magnitude >= value:
+            return float(step * magnitude)
+    return float(10 * magnitude)
+
+
+def _polyline(x: np.ndarray, y: np.ndarray, x_max: float, y_max: float, style: str) -> str:
+    if x.size == 0:
+        return ""
+    keep = thin_points(x.size, SVG_POINTS, y)
+    px = LEFT + x[keep] / x_max * (WIDTH - LEFT - RIGHT)
+    py = HEIGHT - BOTTOM - np.clip(y[keep], 0, y_max) / y_max * (HEIGHT - TOP - BOTTOM)
+    points = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(px, py))
+    return f'<polyline fill="none" {style} points="{points}"/>'
+
+
+def _fmt_tick(value: float) -> str:
+    return f"{value:g}" if value >= 10 or value == 0 else f"{value:.2g}"
+
+
+def svg_chart(plot: PlotData, previous: Optional[PlotData] = None) -> str:
+    """Inter-chunk gaps (left axis) and the running decode rate (right axis) as a small inline SVG."""
+    rates = np.nan_to_num(plot.decode_tps, nan=0.0)
+    x_max = max([1.0] + [float(p.index.max()) for p in (plot, previous) if p is not None and p.index.size])
+    gap_max = _nice_max(max([0.0] + [float(p.gap_ms.max()) for p in (plot, previous) if p is not None and p.gap_ms.size]))
+    rate_max = _nice_max(float(rates.max()) if rates.size else 0.0)
+    inner_w, inner_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    parts = [f'<svg class="xybrid-svg" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
+             f'width="100%" style="max-width:{WIDTH}px;font:11px sans-serif" role="img" '
+             f'aria-label="inter-chunk latency and decode rate per chunk">']
+    for i in range(5):
+        y = TOP + inner_h * i / 4
+        parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e5e5e5"/>')
+        parts.append(f'<text x="{LEFT - 4}" y="{y + 4:.1f}" text-anchor="end" fill="{GAP_COLOR}">'
+                     f'{_fmt_tick(gap_max * (4 - i) / 4)}</text>')
+        parts.append(f'<text x="{WIDTH - RIGHT + 4}" y="{y + 4:.1f}" fill="{RATE_COLOR}">'
+                     f'{_fmt_tick(rate_max * (4 - i) / 4)}</text>')
+    for i in range(5):
+        x = LEFT + inner_w * i / 4
+        parts.append(f'<text x="{x:.1f}" y="{HEIGHT - BOTTOM + 14}" text-anchor="middle">{_fmt_tick(round(x_max * i / 4))}</text>')
+    parts.append(f'<text x="{LEFT + inner_w / 2:.0f}" y="{HEIGHT - 6}" text-anchor="middle">chunk index</text>')
+    parts.append(f'<text transform="translate(12 {TOP + inner_h / 2:.0f}) rotate(-90)" text-anchor="middle">'
+                 'inter-chunk latency (ms)</text>')
+    parts.append(f'<text transform="translate({WIDTH - 8} {TOP + inner_h / 2:.0f}) rotate(90)" text-anchor="middle">'
+                 'decode (tokens/s)</text>')
+    ttft = "TTFT –" if plot.ttft_ms is None else f"TTFT {plot.ttft_ms:.1f} ms"
+    parts.append(f'<text x="{WIDTH - RIGHT}" y="16" text-anchor="end" font-size="12">{ttft}</text>')
+    legend = [("inter-chunk gap", GAP_COLOR), ("decode tok/s (running)", RATE_COLOR)]
+    if previous is not None:
+        legend.append(("previous run", COMPARE_COLOR))
+    x = LEFT
+    for label, color in legend:
+        parts.append(f'<line x1="{x}" x2="{x + 16}" y1="12" y2="12" stroke="{color}" stroke-width="2"/>'
+                     f'<text x="{x + 20}" y="16">{label}</text>')
+        x += 30 + 6.5 * len(label)
+    if previous is not None:
+        parts.append(_polyline(previous.index, previous.gap_ms, x_max, gap_max, f'stroke="{COMPARE_COLOR}" stroke-width="1"'))
+    parts.append(_polyline(plot.index, plot.gap_ms, x_max, gap_max, f'stroke="{GAP_COLOR}" stroke-width="1"'))
+    parts.append(_polyline(plot.index, rates, x_max, rate_max, f'stroke="{RATE_COLOR}" stroke-width="2"'))
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def chart_data(plot: PlotData, previous: Optional[PlotData] = None) -> dict[str, Any]:
+    """The numbers behind the chart, rounded for the page (the exact ones are in `GenerationOutput`)."""
+    data: dict[str, Any] = {
+        "x": [int(v) for v in plot.index],
+        "gap": [round(float(v), 2) for v in plot.gap_ms],
+        "rate": [round(float(v), 1) if np.isfinite(v) else None for v in plot.decode_tps],
+        "hover": list(plot.hover),
+        "ttft": plot.ttft_ms,
+    }
+    if previous is not None:
+        data["cmp_x"] = [int(v) for v in previous.index]
+        data["cmp_gap"] = [round(float(v), 2) for v in previous.gap_ms]
+    return data
+
+
+def _json_for_script(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":")).replace("</", "<\\/")
+
+
+def static_html(output: GenerationOutput, plot: Optional[PlotData], title: str = "",
+                previous: Optional[PlotData] = None) -> str:
+    """The finished run as self-contained HTML: header, text, chart (if `plot`), stats."""
+    parts = ['<div class="xybrid-run xybrid-static">']
+    if title:
+        parts.append(f'<div class="xybrid-header" style="font-size:12px;color:#666">{html.escape(title)}</div>')
+    parts.append(f'<pre class="xybrid-stream" style="{TEXT_STYLE}">{html.escape(output.text)}</pre>')
+    if plot is not None:
+        parts.append(f'<div class="xybrid-chart">{svg_chart(plot, previous)}</div>')
+        parts.append(f'<script type="application/json" class="xybrid-data">{_json_for_script(chart_data(plot, previous))}</script>')
+    parts.append(stats_html(stats_items(output), output.interference_note))
+    if plot is not None:
+        parts.append(UPGRADE_SCRIPT)
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def summary_text(output: GenerationOutput) -> str:
+    """The text/plain form: the run's one-line summary (which names any interference)."""
+    return "xybrid: " + output.summary()
