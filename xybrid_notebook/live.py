@@ -13,7 +13,7 @@ from typing import Callable, Optional, Protocol
 
 import numpy as np
 
-from .metrics import NS_PER_MS, ChunkClock, itl_percentiles
+from .metrics import NS_PER_MS, ChunkClock, running_decode_tps, timing_figures
 from .types import GenerationOutput, PartialToken
 
 FLUSH_INTERVAL_S = 0.25  # one message per flush: 4 per second at most, whatever the token rate
@@ -77,17 +77,6 @@ def thin_points(n: int, cap: int = MAX_PLOT_POINTS, values: Optional[np.ndarray]
     else:
         picks = np.array([lo + int(np.argmax(values[lo:hi])) for lo, hi in zip(edges[:-1], edges[1:]) if hi > lo])
     return np.concatenate([picks, np.arange(older, n)])
-
-
-def running_decode_tps(offsets_ms: np.ndarray, tokens: np.ndarray) -> np.ndarray:
-    """Decode tokens/s after each chunk k >= 2: tokens after the first chunk over t_k - t_1."""
-    if offsets_ms.size < 2:
-        return np.zeros(0)
-    elapsed_s = (offsets_ms[1:] - offsets_ms[0]) / 1000.0
-    decoded = np.cumsum(tokens[1:])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rate = np.where(elapsed_s > 0, decoded / elapsed_s, np.nan)
-    return rate
 
 
 def _preview(text: str) -> str:
@@ -218,19 +207,18 @@ class LiveRun:
         return offsets, tokens
 
     def figures(self) -> LiveFigures:
-        """Running figures from the chunks so far."""
+        """Running figures from the chunks so far, by the same definitions as the final ones."""
         offsets, tokens = self._arrays()
-        gaps = np.diff(offsets)
-        p50, p95, _ = itl_percentiles(gaps)
-        rates = running_decode_tps(offsets, tokens)
+        delivered = int(tokens.sum())
+        timing = timing_figures(offsets, tokens.tolist(), delivered)
         return LiveFigures(
             chunks=offsets.size,
-            tokens=int(tokens.sum()),
-            ttft_ms=float(offsets[0]) if offsets.size else None,
-            mean_itl_ms=float(gaps.mean()) if gaps.size else None,
-            p50_itl_ms=p50,
-            p95_itl_ms=p95,
-            decode_tps=float(rates[-1]) if rates.size and np.isfinite(rates[-1]) else None,
+            tokens=delivered,
+            ttft_ms=timing.ttft_ms,
+            mean_itl_ms=timing.mean_itl_ms,
+            p50_itl_ms=timing.p50_itl_ms,
+            p95_itl_ms=timing.p95_itl_ms,
+            decode_tps=timing.decode_tps,
         )
 
     def finish(self, output: GenerationOutput) -> None:

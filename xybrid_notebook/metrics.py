@@ -108,6 +108,48 @@ def _rate(amount: float, duration_ms: Optional[float]) -> Optional[float]:
     return amount / (duration_ms / 1000.0)
 
 
+@dataclass(frozen=True)
+class TimingFigures:
+    """The figures that come from chunk timestamps alone (see docs/metrics.md)."""
+
+    ttft_ms: Optional[float]
+    mean_itl_ms: Optional[float]
+    p50_itl_ms: Optional[float]
+    p95_itl_ms: Optional[float]
+    p99_itl_ms: Optional[float]
+    decode_tps: Optional[float]
+
+
+def timing_figures(offsets_ms: np.ndarray, chunk_tokens: Sequence[int], tokens_generated: float) -> TimingFigures:
+    """TTFT, inter-chunk mean and percentiles, and `decode_tps = (tokens - chunk_tokens[0]) / (t_n - t_1)`.
+
+    The one definition of each, for a finished run and for a run under way alike.
+    """
+    n = int(offsets_ms.size)
+    gaps = np.diff(offsets_ms)
+    p50, p95, p99 = itl_percentiles(gaps)
+    decode = _rate(tokens_generated - chunk_tokens[0], float(offsets_ms[-1] - offsets_ms[0])) if n >= 2 else None
+    return TimingFigures(
+        ttft_ms=float(offsets_ms[0]) if n else None,
+        mean_itl_ms=float(gaps.mean()) if n >= 2 else None,
+        p50_itl_ms=p50,
+        p95_itl_ms=p95,
+        p99_itl_ms=p99,
+        decode_tps=decode,
+    )
+
+
+def running_decode_tps(offsets_ms: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+    """`decode_tps` as it stood after each chunk k >= 2: tokens after the first chunk over t_k - t_1."""
+    if offsets_ms.size < 2:
+        return np.zeros(0)
+    elapsed_s = (offsets_ms[1:] - offsets_ms[0]) / 1000.0
+    decoded = np.cumsum(tokens[1:])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = np.where(elapsed_s > 0, decoded / elapsed_s, np.nan)
+    return rate
+
+
 def build_generation_output(
     *,
     offsets_ms: np.ndarray,
@@ -121,11 +163,7 @@ def build_generation_output(
     """Compute the figures from chunk offsets (ms since `t_start`) and the engine report."""
     n = int(offsets_ms.size)
     gaps = np.diff(offsets_ms)
-    p50, p95, p99 = itl_percentiles(gaps)
-    ttft = float(offsets_ms[0]) if n else None
-    decode_tps = None
-    if n >= 2:
-        decode_tps = _rate(report.tokens_generated - chunk_tokens[0], float(offsets_ms[-1] - offsets_ms[0]))
+    timing = timing_figures(offsets_ms, chunk_tokens, report.tokens_generated)
     computed_prompt = report.prompt_tokens - (report.prompt_cached_tokens or 0)
     return GenerationOutput(
         text=text,
@@ -134,15 +172,15 @@ def build_generation_output(
         prompt_cached_tokens=report.prompt_cached_tokens,
         generation_time_ms=generation_time_ms,
         tokens_per_second=_rate(report.tokens_generated, generation_time_ms) or 0.0,
-        ttft_ms=ttft,
+        ttft_ms=timing.ttft_ms,
         emitted_chunks=n,
         inter_chunk_ms=gaps.tolist(),
-        mean_itl_ms=float(gaps.mean()) if n >= 2 else None,
-        p50_itl_ms=p50,
-        p95_itl_ms=p95,
-        p99_itl_ms=p99,
-        decode_tps=decode_tps,
-        prefill_tps=_rate(computed_prompt, ttft) if report.prompt_tokens else None,
+        mean_itl_ms=timing.mean_itl_ms,
+        p50_itl_ms=timing.p50_itl_ms,
+        p95_itl_ms=timing.p95_itl_ms,
+        p99_itl_ms=timing.p99_itl_ms,
+        decode_tps=timing.decode_tps,
+        prefill_tps=_rate(computed_prompt, timing.ttft_ms) if report.prompt_tokens else None,
         engine_decode_tps=report.engine_decode_tps,
         engine_prefill_tps=report.engine_prefill_tps,
         finish_reason=finish_reason,

@@ -12,7 +12,8 @@ import pytest
 
 from xybrid_notebook import GenerationConfig, LlmConfig
 from xybrid_notebook.backends.scripted import Script, ScriptedBackend
-from xybrid_notebook.live import LiveRun, Throttle, output_plot_data, running_decode_tps, thin_points
+from xybrid_notebook.live import LiveRun, Throttle, output_plot_data, thin_points
+from xybrid_notebook.metrics import running_decode_tps
 from xybrid_notebook.metrics import ChunkClock
 from xybrid_notebook.widgets import plotly_loader
 from xybrid_notebook.widgets.run_view import WidgetView
@@ -223,3 +224,18 @@ def test_a_run_that_never_started_leaves_one_line_and_no_widget() -> None:
     live.abandon("cancelled before the generation started")
     assert view.widget.comm is None and view.summary == "xybrid: cancelled before the generation started"
     assert view.final_html is None
+
+
+def test_live_figures_at_the_end_equal_the_final_ones() -> None:
+    """One definition of each figure: the live stats row and the finished run agree."""
+    fake = FakeTime()
+    backend = ScriptedBackend(Script(chunks=[f"w{i} " for i in range(40)], delays_s=[0.01 * (1 + i % 3) for i in range(40)],
+                                     tokens_per_chunk=[1 + i % 2 for i in range(40)], sleep=fake.sleep))
+    backend.load(LlmConfig("scripted.gguf"))
+    clock = ChunkClock(lambda: int(fake.t * 1e9))
+    live = LiveRun(RecordingView(), clock, now=fake.now)
+    output = backend.generate_raw_streaming("go", GenerationConfig(max_tokens=40), live.on_token, clock=clock)
+    figures = live.figures()
+    assert figures.tokens == output.tokens_generated
+    for name in ("ttft_ms", "mean_itl_ms", "p50_itl_ms", "p95_itl_ms", "decode_tps"):
+        assert getattr(figures, name) == pytest.approx(getattr(output, name)), name
