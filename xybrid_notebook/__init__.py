@@ -20,10 +20,20 @@ from .errors import (
     ModelNotLoaded,
     XybridError,
 )
+from .compare import CompareResult, compare
+from .frames import current_session
 from .models import CATALOG, DEFAULT_MODEL, resolve_model
+from .sweep import DepthCurve, SweepResult, depth_curve, sweep
 from .types import ChatMessage, GenerationConfig, GenerationOutput, LlmConfig, PartialToken
 
 __version__ = "0.1.0"
+
+
+def history() -> Any:
+    """The current session's runs as a pandas DataFrame (one row per run, the CSV export's columns)."""
+    from .frames import history_frame
+
+    return history_frame(current_session().history)
 
 
 def load_ipython_extension(ipython: Any) -> None:
@@ -44,7 +54,9 @@ __all__ = [
     "BackendUnavailable",
     "CATALOG",
     "ChatMessage",
+    "CompareResult",
     "DEFAULT_MODEL",
+    "DepthCurve",
     "GenerationConfig",
     "GenerationError",
     "GenerationInProgress",
@@ -56,9 +68,15 @@ __all__ = [
     "ModelNotFound",
     "ModelNotLoaded",
     "PartialToken",
+    "SweepResult",
     "XybridError",
     "available_backends",
+    "compare",
     "create_backend",
+    "current_session",
+    "depth_curve",
+    "history",
     "register_backend",
     "resolve_model",
+    "sweep",
 ]

@@ -532,6 +532,13 @@ def swept_parameters(configs: Sequence[SweepConfig]) -> list[str]:
     return [name for name in PARAMETERS if len({_key(getattr(c, name)) for c in configs}) > 1]
 
 
+def config_label(config: SweepConfig, other: Optional[SweepConfig] = None) -> str:
+    """The settings that tell `config` apart from `other` (all swept ones when there is no other), as `k=v`."""
+    names = [n for n in PARAMETERS if other is None or _key(getattr(config, n)) != _key(getattr(other, n))]
+    labels = {"backend": config.backend_label, "model": config.model_label}
+    return ", ".join(f"{n}={labels.get(n, getattr(config, n))}" for n in names) or "same settings"
+
+
 def _key(value: Any) -> Any:
     return id(value) if isinstance(value, LlmBackend) else value
 

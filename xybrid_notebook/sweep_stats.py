@@ -12,8 +12,6 @@ import math
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
-from scipy.stats import t as student_t
-
 
 @dataclass(frozen=True)
 class Summary:
@@ -33,7 +31,9 @@ class Summary:
 
 
 def t_quantile(df: int, level: float = 0.95) -> float:
-    """The two-sided Student's t quantile for `level` with `df` degrees of freedom."""
+    """The two-sided Student's t quantile for `level` with `df` degrees of freedom (scipy, imported on first use)."""
+    from scipy.stats import t as student_t
+
     return float(student_t.ppf(0.5 + level / 2.0, df))
 
 

@@ -163,3 +163,45 @@ def test_flash_attn_words() -> None:
 def test_expand_checks_all_before_returning() -> None:
     configs = expand({"threads": [1, 2], "n_prompt": 8, "n_gen": 4})
     assert [c.threads for c in configs] == [1, 2]
+
+
+def test_compare_pairs_interleaved_runs_and_words_the_verdict(scripted_on_fake_time) -> None:
+    from xybrid_notebook.compare import compare
+
+    # one backend plays A and B alternately: warm-up A, warm-up B, then A, B, A, B, A, B
+    factors = [9.0, 9.0, 1.0, 0.5, 1.1, 0.54, 0.9, 0.47]
+    backend, fake = scripted_on_fake_time(factors)
+    result = compare({"n_prompt": 3}, {"n_prompt": 4}, backend=backend, n_gen=4, repetitions=3, warmup=1,
+                     clock_factory=fake.clock)
+    a, b = factors[2::2], factors[3::2]
+    tg_a, tg_b = [3 / (0.15 * f) for f in a], [3 / (0.15 * f) for f in b]
+    diffs = [y - x for x, y in zip(tg_a, tg_b)]
+    frame = result.to_pandas().set_index("metric")
+    tg = frame.loc["decode rate (tok/s)"]
+    assert tg["a_mean"] == pytest.approx(statistics.mean(tg_a)) and tg["b_mean"] == pytest.approx(statistics.mean(tg_b))
+    assert tg["diff"] == pytest.approx(statistics.mean(diffs))
+    assert tg["diff_ci95"] == pytest.approx(T_975_DF2 * statistics.stdev(diffs) / math.sqrt(3))
+    assert tg["diff_pct"] == pytest.approx(100 * statistics.mean(diffs) / statistics.mean(tg_a))
+    assert tg["a_cv_pct"] == pytest.approx(100 * statistics.stdev(tg_a) / statistics.mean(tg_a))
+    pct, ci = tg["diff_pct"], tg["diff_pct_ci95"]
+    assert result.verdict.startswith(f"B decodes {abs(pct):.0f} ± {ci:.0f} % faster")
+    assert [p.count(" ") for p in backend.prompts] == [2, 3] * 4  # A (3 words), B (4 words), interleaved
+
+
+def test_compare_without_a_significant_difference_says_so(scripted_on_fake_time) -> None:
+    from xybrid_notebook.compare import compare
+
+    factors = [1.0, 1.0, 1.0, 1.2, 1.0, 0.8, 1.0, 1.1]
+    backend, fake = scripted_on_fake_time(factors)
+    result = compare({"n_gen": 4}, {"n_gen": 4}, backend=backend, n_prompt=2, repetitions=3, clock_factory=fake.clock)
+    assert "decode rate: no significant difference" in result.verdict
+    assert result.to_pandas()["significant"].tolist()[0] is False or not result.to_pandas()["significant"][0]
+
+
+def test_compare_needs_one_configuration_per_side(scripted_on_fake_time) -> None:
+    from xybrid_notebook.compare import compare
+
+    backend, fake = scripted_on_fake_time([1.0])
+    with pytest.raises(InvalidInput, match="A must be one configuration"):
+        compare({"n_gen": [2, 4]}, {"n_gen": 4}, backend=backend, n_prompt=2)
+    assert backend.prompts == []
