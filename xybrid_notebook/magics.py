@@ -23,8 +23,11 @@ from .widgets.tables import Table, history_table, key_value_table
 from .widgets.text_view import TextView
 
 LAST_OUTPUT_NAME = "_xybrid_last"
+SWEEP_OUTPUT_NAME = "_xybrid_sweep"
+COMPARE_OUTPUT_NAME = "_xybrid_compare"
 SUBCOMMANDS = (
     "load", "unload", "status", "config", "backends", "models", "history", "export", "chat", "route", "help",
+    "sweep", "compare",
 )
 
 
@@ -98,8 +101,9 @@ def _config_args(line: str) -> None:
 
 @magic_arguments()
 @argument("--clear", action="store_true", help="forget every recorded run")
+@argument("--df", action="store_true", help="return the runs as a pandas DataFrame (assignable)")
 def _history_args(line: str) -> None:
-    """%xybrid history [--clear]"""
+    """%xybrid history [--clear] [--df]"""
 
 
 @magic_arguments()
@@ -119,6 +123,71 @@ def _status_args(line: str) -> None:
 @argument("--reset", action="store_true", help="forget the conversation")
 def _chat_args(line: str) -> None:
     """%xybrid chat [--reset]"""
+
+
+SWEEP_OPTIONS: list[tuple[tuple[str, ...], str, str]] = [
+    (("-m", "--model"), "model", "catalog names or .gguf paths, comma-separated (default: the loaded model)"),
+    (("--backend",), "backend", "backends, comma-separated (default: llama-cpp)"),
+    (("-t", "--threads"), "threads", "threads: 1,2 or 1-8*2 (default: every core)"),
+    (("-p", "--n-prompt"), "n_prompt", "prompt tokens of the pp test: 512 or 16-512*2 (default 512)"),
+    (("-n", "--n-gen"), "n_gen", "generated tokens of the tg test (default 128)"),
+    (("-d", "--n-depth"), "depth", "tokens already in the KV cache: 0,1024 (default 0)"),
+    (("-b", "--batch-size"), "n_batch", "logical batch size (default 2048)"),
+    (("-ub", "--ubatch-size"), "n_ubatch", "physical batch size (default 512)"),
+    (("-fa", "--flash-attn"), "flash_attn", "flash attention: 0, 1 or auto (default auto)"),
+    (("-ctk", "--cache-type-k"), "type_k", "KV cache type of K: f16, q8_0, ... (default f16)"),
+    (("-ctv", "--cache-type-v"), "type_v", "KV cache type of V (default f16)"),
+]
+
+
+def _sweep_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
+    """llama-bench's options, each taking one value, a comma list or a range."""
+    func = argument("-o", "--out", default=None, help="also store the result in this variable")(func)
+    func = argument("--text", action="store_true", help="a text progress line instead of widgets")(func)
+    func = argument("--warmup", type=int, default=1, help="unrecorded runs per configuration (default 1)")(func)
+    func = argument("-r", "--repetitions", type=int, default=5, help="recorded runs per configuration")(func)
+    for names, dest, help_text in reversed(SWEEP_OPTIONS):
+        func = argument(*names, dest=dest, default=None, help=help_text)(func)
+    return func
+
+
+@magic_arguments()
+@_sweep_arguments
+def _sweep_args(line: str) -> None:
+    """%xybrid sweep [-t 1,2] [-p 16-512*2] [-n 128] [-d 0,1024] [-b N] [-ub N] [-fa 0,1] [-ctk f16,q8_0]
+                  [-ctv T] [-m MODEL] [--backend B] [-r 5] [--warmup 1] [--text] [-o VAR]"""
+
+
+@magic_arguments()
+@_sweep_arguments
+def _compare_args(line: str) -> None:
+    """%xybrid compare OPTIONS: the sweep's options, exactly one with two values (A,B), e.g. -t 1,2 -n 64"""
+
+
+def _sweep_params(args: Any, session: Session) -> dict[str, Any]:
+    """The sweep parameters the options give (llama-bench's list and range syntax), defaults left out."""
+    from .sweep import parse_flash_attn, parse_int_list
+
+    params: dict[str, Any] = {}
+    for _, dest, _ in SWEEP_OPTIONS:
+        text = getattr(args, dest)
+        if text is None:
+            continue
+        if dest == "flash_attn":
+            params[dest] = parse_flash_attn(text)
+        elif dest in ("model", "backend", "type_k", "type_v"):
+            params[dest] = [part.strip() for part in text.split(",") if part.strip()]
+        else:
+            params[dest] = parse_int_list(text)
+    local = session.backend
+    if "model" not in params and local is not None and local.is_loaded() and local.config is not None:
+        params["model"] = str(local.config.model_path)
+    return params
+
+
+def _check_out_name(name: Optional[str]) -> None:
+    if name is not None and not name.isidentifier():
+        raise UsageError(f"-o needs a Python variable name, got {name!r}")
 
 
 @magic_arguments()
@@ -159,7 +228,8 @@ def _previous_plot(session: Session) -> Optional[PlotData]:
 def help_text() -> str:
     """Every subcommand with its usage line."""
     lines = ["%xybrid SUBCOMMAND [options]:"]
-    for func in (_load_args, _status_args, _config_args, _history_args, _export_args, _chat_args, _route_args):
+    for func in (_load_args, _status_args, _config_args, _history_args, _export_args, _chat_args, _route_args,
+                 _sweep_args, _compare_args):
         lines.append("  " + (func.__doc__ or "").strip())
     lines += [
         "  %xybrid unload | backends | models | help",
@@ -256,6 +326,10 @@ class XybridMagics(Magics):
         if args.clear:
             print(f"Forgot {self.session.clear_history()} run(s).")
             return None
+        if args.df:
+            from .frames import history_frame
+
+            return history_frame(self.session.history)
         return history_table(self.session.history)
 
     def _cmd_export(self, rest: str) -> None:
@@ -280,6 +354,52 @@ class XybridMagics(Magics):
         print(f"route: {self.session.route} (local: run here; remote: the server; "
               "auto: here when a local model is loaded and the prompt fits, else remote, "
               "and a local failure falls back to remote once)")
+
+    def _cmd_sweep(self, rest: str) -> Any:
+        from .sweep import expand, sweep
+
+        args = _parse(_sweep_args, rest)
+        _check_out_name(args.out)
+        params = _sweep_params(args, self.session)
+        total = len(expand(params)) * (max(args.repetitions, 0) + max(args.warmup, 0))
+        view = self._sweep_view(args.text, "sweep", total)
+        result = sweep(repetitions=args.repetitions, warmup=args.warmup, sampling=self.session.defaults,
+                       on_progress=view.on_progress, **params)
+        view.finish(result)
+        self.shell.user_ns[SWEEP_OUTPUT_NAME] = result
+        if args.out:
+            self.shell.user_ns[args.out] = result
+        return None if view.shows_result else result
+
+    def _cmd_compare(self, rest: str) -> Any:
+        from .compare import compare
+
+        args = _parse(_compare_args, rest)
+        _check_out_name(args.out)
+        params = _sweep_params(args, self.session)
+        varied = [name for name, values in params.items() if name != "model" and len(values) > 1]
+        if "model" in params and len(params["model"]) > 1:
+            varied.append("model")
+        if len(varied) != 1 or len(params[varied[0]]) != 2:
+            raise UsageError("%xybrid compare needs exactly one option with two values, A and B: e.g. -t 1,2")
+        name = varied[0]
+        a_value, b_value = params.pop(name)
+        view = self._sweep_view(args.text, f"compare {name}={a_value} vs {b_value}",
+                                2 * (max(args.repetitions, 0) + max(args.warmup, 0)))
+        result = compare({name: a_value}, {name: b_value}, repetitions=args.repetitions, warmup=args.warmup,
+                         sampling=self.session.defaults, on_progress=view.on_progress, **params)
+        view.finish(result)
+        self.shell.user_ns[COMPARE_OUTPUT_NAME] = result
+        if args.out:
+            self.shell.user_ns[args.out] = result
+        return result
+
+    def _sweep_view(self, text: bool, title: str, total_runs: int) -> Any:
+        from .widgets.sweep_view import SweepLiveView, TextProgress
+
+        if not _widgets_wanted(self.shell, text):
+            return TextProgress(title)
+        return SweepLiveView(title, total_runs)
 
     # -- %%generate ------------------------------------------------------------------------------
     @cell_magic

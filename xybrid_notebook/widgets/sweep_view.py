@@ -187,6 +187,9 @@ def _eta_text(progress: "SweepProgress") -> str:
 class TextProgress:
     """One progress line rewritten in place (terminal IPython, `--text`)."""
 
+    #: The result is printed by the caller (its repr), not by this view.
+    shows_result = False
+
     def __init__(self, title: str, stream: Optional[TextIO] = None, interval_s: float = 0.5) -> None:
         self.title, self.stream, self.interval_s = title, stream or sys.stdout, interval_s
         self._last = 0.0
@@ -200,14 +203,18 @@ class TextProgress:
         self.stream.write(f"\r{self.title}: {_eta_text(progress)}")
         self.stream.flush()
 
-    def finish(self, stopped: bool) -> None:
+    def finish(self, result: Any) -> None:
         """End the line."""
+        stopped = bool(getattr(result, "stopped", False))
         self.stream.write(" — stopped\n" if stopped else " — done\n")
         self.stream.flush()
 
 
 class SweepLiveView:
     """Progress bar with ETA and Stop, a chart and a table that grow as configurations finish."""
+
+    #: A sweep's charts and table are in the view already; a comparison's verdict is not.
+    shows_result = True
 
     def __init__(self, title: str, total_runs: int, show_charts: bool = True) -> None:
         import ipywidgets as w
