@@ -181,7 +181,7 @@ def _sweep_params(args: Any, session: Session) -> dict[str, Any]:
             params[dest] = parse_int_list(text)
     local = session.backend
     if "model" not in params and local is not None and local.is_loaded() and local.config is not None:
-        params["model"] = str(local.config.model_path)
+        params["model"] = [str(local.config.model_path)]
     return params
 
 

@@ -79,3 +79,16 @@ def test_help_lists_sweep_and_compare(shell: InteractiveShell, capsys) -> None:
     shell.run_line_magic("xybrid", "help")
     out = capsys.readouterr().out
     assert "%xybrid sweep" in out and "%xybrid compare" in out
+
+
+def test_compare_with_a_loaded_model_uses_it_as_the_common_model(shell: InteractiveShell) -> None:
+    from xybrid_notebook import LlmConfig, resolve_model
+
+    session = shell.find_magic("xybrid").__self__.session
+    session.backend = ScriptedBackend()
+    session.backend.load(LlmConfig(resolve_model()))
+    try:
+        result = shell.run_line_magic("xybrid", "compare --backend scripted -n 2,4 -p 2 -r 2 --warmup 0")
+        assert result.labels == ("n_gen=2", "n_gen=4") and result.a.config.model == resolve_model()
+    finally:
+        session.unload()
