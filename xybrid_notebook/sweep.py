@@ -532,9 +532,11 @@ def swept_parameters(configs: Sequence[SweepConfig]) -> list[str]:
     return [name for name in PARAMETERS if len({_key(getattr(c, name)) for c in configs}) > 1]
 
 
-def config_label(config: SweepConfig, other: Optional[SweepConfig] = None) -> str:
-    """The settings that tell `config` apart from `other` (all swept ones when there is no other), as `k=v`."""
-    names = [n for n in PARAMETERS if other is None or _key(getattr(config, n)) != _key(getattr(other, n))]
+def config_label(config: SweepConfig, other: Optional[SweepConfig] = None,
+                 names: Optional[Sequence[str]] = None) -> str:
+    """The settings that tell `config` apart from `other` (or the given `names`), as `k=v, ...`."""
+    if names is None:
+        names = [n for n in PARAMETERS if other is None or _key(getattr(config, n)) != _key(getattr(other, n))]
     labels = {"backend": config.backend_label, "model": config.model_label}
     return ", ".join(f"{n}={labels.get(n, getattr(config, n))}" for n in names) or "same settings"
 
@@ -669,15 +671,24 @@ def depth_curve_from_output(output: GenerationOutput, context_length: Optional[i
 
 
 def depth_curve_from_sweep(result: SweepResult) -> DepthCurve:
-    """Each configuration's mean tg time per token at its depth (position: depth + n_gen / 2), with CI95."""
+    """Mean tg time per token (CI95) at position depth + n_gen / 2, for each configuration.
+
+    When the sweep varies more than `depth`, the curve keeps the configurations that share
+    the first one's other settings (named in `source`), so one curve never mixes, say, threads.
+    """
+    others = [name for name in result.swept if name != "depth"]
+    first = result.results[0].config if result.results else None
     points = []
     for r in result.results:
+        if first is not None and any(_key(getattr(r.config, n)) != _key(getattr(first, n)) for n in others):
+            continue
         s = summarize([1000.0 / v if v else None for v in r.figure("tg_tps")])
         if s.mean is not None:
             points.append((r.config.depth + r.config.n_gen / 2, s.mean, s.ci95))
     points.sort()
+    source = "sweep" if not others or first is None else f"sweep, {config_label(first, None, others)}"
     return DepthCurve([p[0] for p in points], [p[1] for p in points], [p[2] for p in points],
-                      result.context_length, "sweep")
+                      result.context_length, source)
 
 
 def depth_curve(source: Union[GenerationOutput, SweepResult], context_length: Optional[int] = None) -> DepthCurve:

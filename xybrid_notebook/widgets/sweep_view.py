@@ -145,7 +145,8 @@ def sweep_table_html(result: "SweepResult") -> str:
     keep = [c for c in ("backend", "model", "threads", "n_prompt", "n_gen", "depth") if c in frame] + [
         c for c in result.swept if c not in ("backend", "model", "threads", "n_prompt", "n_gen", "depth")
     ] + list(TABLE_COLUMNS)
-    return frame[keep].to_html(index=False, float_format=lambda v: f"{v:.3g}", na_rep="–", border=0,
+    shown = frame[keep].map(lambda v: "–" if v is None else v)
+    return shown.to_html(index=False, float_format=lambda v: f"{v:.3g}", na_rep="–", border=0,
                                classes="xybrid-table")
 
 
