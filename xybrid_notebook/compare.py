@@ -31,10 +31,11 @@ from .sweep_stats import PairedDifference, paired_difference
 from .types import GenerationConfig
 
 #: (figure, label in the table, how B's change is worded: verb, word for up, word for down)
+#: e.g. "B decodes 12 ± 3 % faster", "B's TTFT is 8 ± 2 % lower"
 METRICS = (
     ("tg_tps", "decode rate (tok/s)", ("decodes", "faster", "slower")),
-    ("ttft_ms", "TTFT (ms)", ("TTFT is", "higher", "lower")),
-    ("itl_p95_ms", "p95 gap (ms)", ("p95 gap is", "higher", "lower")),
+    ("ttft_ms", "TTFT (ms)", ("'s TTFT is", "higher", "lower")),
+    ("itl_p95_ms", "p95 gap (ms)", ("'s p95 gap is", "higher", "lower")),
 )
 Side = Union[dict[str, Any], LlmBackend]
 
@@ -50,7 +51,8 @@ def _verdict(figure: str, d: PairedDifference) -> str:
     spread = f"{abs(d.diff_pct):.0f} ± {d.diff_pct_ci95:.0f} %"
     if not d.significant:
         return f"{name}: no significant difference ({d.diff_pct:+.0f} ± {d.diff_pct_ci95:.0f} %)"
-    return f"B {verb} {spread} {up if d.diff_pct > 0 else down}"
+    subject = f"B{verb}" if verb.startswith("'") else f"B {verb}"
+    return f"{subject} {spread} {up if d.diff_pct > 0 else down}"
 
 
 @dataclass

@@ -185,6 +185,8 @@ def test_compare_pairs_interleaved_runs_and_words_the_verdict(scripted_on_fake_t
     assert tg["a_cv_pct"] == pytest.approx(100 * statistics.stdev(tg_a) / statistics.mean(tg_a))
     pct, ci = tg["diff_pct"], tg["diff_pct_ci95"]
     assert result.verdict.startswith(f"B decodes {abs(pct):.0f} ± {ci:.0f} % faster")
+    ttft = frame.loc["TTFT (ms)"]
+    assert f"B's TTFT is {abs(ttft['diff_pct']):.0f} ± {ttft['diff_pct_ci95']:.0f} % lower" in result.verdict
     assert [p.count(" ") for p in backend.prompts] == [2, 3] * 4  # A (3 words), B (4 words), interleaved
 
 
