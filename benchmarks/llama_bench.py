@@ -32,28 +32,34 @@ from xybrid_notebook import resolve_model, sweep  # noqa: E402
 from xybrid_notebook.models import cache_dir  # noqa: E402
 
 
+def _build_root() -> Path:
+    return cache_dir() / "llama-bench" / version("llama_cpp_python")
+
+
 def _cached_binary() -> Path:
-    return cache_dir() / "llama-bench" / version("llama_cpp_python") / "llama-bench"
+    return _build_root() / "build" / "bin" / "llama-bench"
 
 
 def build_llama_bench() -> Path:
-    """Fetch the sdist of the installed llama-cpp-python and build its vendored llama-bench (minutes)."""
-    target = _cached_binary()
+    """Fetch the sdist of the installed llama-cpp-python and build its vendored llama-bench (minutes).
+
+    The build folder stays in the cache: the binary finds its shared libraries there.
+    """
+    root = _build_root()
+    root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         spec = f"llama-cpp-python=={version('llama_cpp_python')}"
         subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", spec,
                         "-d", tmp], check=True, stdout=subprocess.DEVNULL)
         sdist = next(Path(tmp).glob("llama_cpp_python-*.tar.gz"))
         with tarfile.open(sdist) as archive:
-            archive.extractall(tmp, filter="data")
-        source = next(Path(tmp).glob("llama_cpp_python-*/vendor/llama.cpp"))
-        build = source / "build"
-        subprocess.run(["cmake", "-S", str(source), "-B", str(build), "-DGGML_NATIVE=ON", "-DCMAKE_BUILD_TYPE=Release",
-                        "-DLLAMA_CURL=OFF", "-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_SERVER=OFF"], check=True)
-        subprocess.run(["cmake", "--build", str(build), "--target", "llama-bench", "-j2"], check=True)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        (build / "bin" / "llama-bench").replace(target)
-    return target
+            archive.extractall(root / "sdist", filter="data")
+    source = next((root / "sdist").glob("llama_cpp_python-*/vendor/llama.cpp"))
+    build = root / "build"
+    subprocess.run(["cmake", "-S", str(source), "-B", str(build), "-DGGML_NATIVE=ON", "-DCMAKE_BUILD_TYPE=Release",
+                    "-DLLAMA_CURL=OFF", "-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_SERVER=OFF"], check=True)
+    subprocess.run(["cmake", "--build", str(build), "--target", "llama-bench", "-j2"], check=True)
+    return _cached_binary()
 
 
 def find_llama_bench() -> Path:
