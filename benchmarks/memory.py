@@ -9,11 +9,13 @@ import psutil
 from xybrid_notebook.backends.native_output import release_native_memory
 from xybrid_notebook.session import Session
 
+from .common import BENCH_MODEL
+
 
 def rss_over_generations(runs: int = 200, tokens: int = 8) -> dict[str, Any]:
     """Load once, warm up, then measure RSS before and after `runs` generations recorded in history."""
     session = Session()
-    session.load()
+    session.load(BENCH_MODEL)
     process = psutil.Process()
     for _ in range(5):
         session.generate("Once upon a time", mode="raw", max_tokens=tokens, temperature=0)

@@ -7,7 +7,7 @@ from typing import Any
 from xybrid_notebook import GenerationConfig, LlmConfig, create_backend, resolve_model
 from xybrid_notebook.backends.llama_cpp import default_thread_count
 
-from .common import PROMPT, StreamTiming, alternate, summarize, time_stream
+from .common import BENCH_MODEL, PROMPT, StreamTiming, alternate, summarize, time_stream
 from .kernel import BenchKernel
 
 N_TOKENS = 128
@@ -34,7 +34,7 @@ def _bare_mistral(backend: Any) -> StreamTiming:
     from xybrid_notebook.chat_format import RAW_ROLE
 
     request = mistralrs.ChatCompletionRequest(
-        model="default", messages=[{"role": RAW_ROLE, "content": "<bos>" + PROMPT}], max_tokens=N_TOKENS,
+        model="default", messages=[{"role": RAW_ROLE, "content": backend.format_prompt(PROMPT)}], max_tokens=N_TOKENS,
         temperature=0.0, stream=True,
     )
     usage: list[Any] = []
@@ -51,7 +51,7 @@ def _bare_mistral(backend: Any) -> StreamTiming:
 
 KERNEL_SETUP = """
 %load_ext xybrid_notebook
-%xybrid load --threads {threads}
+%xybrid load {model} --threads {threads}
 """
 KERNEL_RUN = """
 _xybrid_backend = get_ipython().find_magic('xybrid').__self__.session.backend
@@ -80,10 +80,10 @@ def llama_overhead(rounds: int = 5) -> dict[str, Any]:
     """(a) bare create_completion, (b) our backend, (c) %%generate in a real kernel with the dashboard."""
     threads = default_thread_count()
     backend = create_backend("llama-cpp")
-    backend.load(LlmConfig(resolve_model(), n_threads=threads))
+    backend.load(LlmConfig(resolve_model(BENCH_MODEL), n_threads=threads))
     kernel = BenchKernel()
     try:
-        setup = kernel.run(KERNEL_SETUP.format(threads=threads))
+        setup = kernel.run(KERNEL_SETUP.format(model=BENCH_MODEL, threads=threads))
         if setup.status != "ok":
             raise RuntimeError(setup.error)
         outputs: list[Any] = []
@@ -101,7 +101,7 @@ def llama_overhead(rounds: int = 5) -> dict[str, Any]:
 def mistral_overhead(rounds: int = 5) -> dict[str, Any]:
     """(a) bare mistralrs streaming, (b) our backend."""
     backend = create_backend("mistralrs")
-    backend.load(LlmConfig(resolve_model()))
+    backend.load(LlmConfig(resolve_model(BENCH_MODEL)))
     outputs: list[Any] = []
     try:
         results = alternate(rounds, {"a_bare": lambda: _bare_mistral(backend), "b_backend": lambda: _ours(backend, outputs)})

@@ -6,6 +6,8 @@ from typing import Any
 
 from xybrid_notebook import GenerationConfig, LlmConfig, create_backend, resolve_model
 
+from .common import BENCH_MODEL
+
 LENGTHS = (16, 256, 1024)
 FILLER = (
     "The bicycle was invented in the nineteenth century and changed how people travelled in cities. "
@@ -16,7 +18,7 @@ FILLER = (
 def prompt_of(tokens: int) -> str:
     """A raw prompt of exactly `tokens` llama.cpp tokens (BOS included), cut from plain prose."""
     llama = create_backend("llama-cpp")
-    llama.load(LlmConfig(resolve_model(), context_length=4096))
+    llama.load(LlmConfig(resolve_model(BENCH_MODEL), context_length=4096))
     ids = llama.tokenize(FILLER * (tokens // 10 + 2))[:tokens]
     text = llama._llama.detokenize(ids[1:]).decode("utf-8", errors="ignore")
     llama.unload()
@@ -30,7 +32,7 @@ def side_by_side(max_tokens: int = 32, repeats: dict[str, int] | None = None) ->
     rows = []
     for name in ("llama-cpp", "mistralrs"):
         backend = create_backend(name)
-        backend.load(LlmConfig(resolve_model(), context_length=4096))
+        backend.load(LlmConfig(resolve_model(BENCH_MODEL), context_length=4096))
         backend.generate_raw("warm up", GenerationConfig(max_tokens=4, temperature=0))
         for n, prompt in prompts.items():
             outs = []

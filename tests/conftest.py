@@ -1,4 +1,8 @@
-"""Shared fixtures: the real default model and real backends, loaded once per session."""
+"""Shared fixtures: both real catalog models and real backends, loaded once per session.
+
+`model_path` and the `llama_backend` / `mistral_backend` fixtures are Gemma 3 270M, the
+pretrained model most tests were written for; the `smollm2_*` fixtures are the instruct model.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +20,14 @@ from xybrid_notebook.backends.base import LlmBackend  # noqa: E402
 
 @pytest.fixture(scope="session")
 def model_path() -> Path:
-    """The default model's GGUF file (assembled from its PyPI package once)."""
-    return resolve_model()
+    """Gemma 3 270M's GGUF file (assembled from its PyPI package once)."""
+    return resolve_model("gemma3-270m")
+
+
+@pytest.fixture(scope="session")
+def smollm2_path() -> Path:
+    """SmolLM2 135M Instruct's GGUF file, read in place from its PyPI package."""
+    return resolve_model("smollm2-135m-instruct")
 
 
 def _loaded(name: str, model_path: Path) -> Iterator[LlmBackend]:
@@ -29,14 +39,26 @@ def _loaded(name: str, model_path: Path) -> Iterator[LlmBackend]:
 
 @pytest.fixture(scope="session")
 def llama_backend(model_path: Path) -> Iterator[LlmBackend]:
-    """llama.cpp with the default model, shared by the session."""
+    """llama.cpp with Gemma 3 270M, shared by the session."""
     yield from _loaded("llama-cpp", model_path)
 
 
 @pytest.fixture(scope="session")
 def mistral_backend(model_path: Path) -> Iterator[LlmBackend]:
-    """mistral.rs with the default model, shared by the session."""
+    """mistral.rs with Gemma 3 270M, shared by the session."""
     yield from _loaded("mistralrs", model_path)
+
+
+@pytest.fixture(scope="session")
+def smollm2_llama(smollm2_path: Path) -> Iterator[LlmBackend]:
+    """llama.cpp with SmolLM2 135M Instruct, shared by the session."""
+    yield from _loaded("llama-cpp", smollm2_path)
+
+
+@pytest.fixture(scope="session")
+def smollm2_mistral(smollm2_path: Path) -> Iterator[LlmBackend]:
+    """mistral.rs with SmolLM2 135M Instruct, shared by the session."""
+    yield from _loaded("mistralrs", smollm2_path)
 
 
 @pytest.fixture(params=["llama_backend", "mistral_backend"])

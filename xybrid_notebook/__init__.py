@@ -9,9 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from .backends import available_backends, create_backend, register_backend
-from .backends.base import LlmBackend
+from .backends.base import LlmBackend, Requirement
+from .backends.gguf_file import GgufFileBackend
+from .backends.remote import RemoteSpec
 from .errors import (
     BackendUnavailable,
+    GenerationCancelled,
     GenerationError,
     GenerationInProgress,
     InvalidInput,
@@ -22,7 +25,7 @@ from .errors import (
 )
 from .compare import CompareResult, compare
 from .frames import current_session
-from .models import CATALOG, DEFAULT_MODEL, resolve_model
+from .models import CATALOG, DEFAULT_CHAT_MODEL, DEFAULT_MODEL, DEFAULT_RAW_MODEL, default_model_for, resolve_model
 from .sweep import DepthCurve, SweepResult, depth_curve, sweep
 from .types import ChatMessage, GenerationConfig, GenerationOutput, LlmConfig, PartialToken
 
@@ -55,12 +58,16 @@ __all__ = [
     "CATALOG",
     "ChatMessage",
     "CompareResult",
+    "DEFAULT_CHAT_MODEL",
     "DEFAULT_MODEL",
+    "DEFAULT_RAW_MODEL",
     "DepthCurve",
+    "GenerationCancelled",
     "GenerationConfig",
     "GenerationError",
     "GenerationInProgress",
     "GenerationOutput",
+    "GgufFileBackend",
     "InvalidInput",
     "InvalidModelFile",
     "LlmBackend",
@@ -68,12 +75,15 @@ __all__ = [
     "ModelNotFound",
     "ModelNotLoaded",
     "PartialToken",
+    "RemoteSpec",
+    "Requirement",
     "SweepResult",
     "XybridError",
     "available_backends",
     "compare",
     "create_backend",
     "current_session",
+    "default_model_for",
     "depth_curve",
     "history",
     "register_backend",

@@ -7,13 +7,17 @@ import sys
 from typing import Optional, Sequence
 
 from .errors import XybridError
+from .models import default_model_for
 from .session import DEFAULT_BACKEND, Session
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m xybrid_notebook", description=__doc__)
     parser.add_argument("prompt", nargs="?", default="The history of the bicycle began")
-    parser.add_argument("--model", default=None, help="catalog name or .gguf path (default: gemma3-270m)")
+    parser.add_argument(
+        "--model", default=None,
+        help=f"catalog name or .gguf path (default: {default_model_for('raw')}, with --chat {default_model_for('chat')})",
+    )
     parser.add_argument("--backend", default=DEFAULT_BACKEND, help="llama-cpp or mistralrs")
     parser.add_argument("-n", "--max-tokens", type=int, default=96)
     parser.add_argument("-t", "--temperature", type=float, default=0.0)
@@ -26,7 +30,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = _parser().parse_args(argv)
     session = Session()
     try:
-        print(session.load(args.model, backend=args.backend).line(), flush=True)
+        model = args.model or default_model_for("single" if args.chat else "raw")
+        print(session.load(model, backend=args.backend).line(), flush=True)
         print(f">>> {args.prompt}", flush=True)
         output = session.generate(
             args.prompt,

@@ -15,7 +15,7 @@ from .types import ChatMessage
 if TYPE_CHECKING:
     from .gguf_header import GgufHeader
 
-# Gemma's format; used when the GGUF carries no template (the default model does not).
+# Gemma's format; used only for Gemma-architecture files that carry no template (gemma3-270m does not).
 # Gemma has no system role: the system prompt is prepended to the first user turn.
 GEMMA_FALLBACK_TEMPLATE = (
     "{{ bos_token }}"
@@ -96,6 +96,11 @@ def chat_template_for(explicit: Optional[str], header: "GgufHeader") -> str:
 def fallback_template(architecture: str) -> str:
     """The template used when the GGUF has none: Gemma's for Gemma models, else ChatML."""
     return GEMMA_FALLBACK_TEMPLATE if architecture.startswith("gemma") else CHATML_FALLBACK_TEMPLATE
+
+
+def fallback_name(architecture: str) -> str:
+    """"Gemma" or "ChatML": which built-in template a file of this architecture without one gets."""
+    return "Gemma" if architecture.startswith("gemma") else "ChatML"
 
 
 RAW_ROLE = "xybrid_raw"

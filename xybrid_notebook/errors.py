@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Optional
+
+if TYPE_CHECKING:
+    from .types import GenerationOutput
+
 
 class XybridError(Exception):
     """Base of every error a user can fix; shown as one line, without a traceback."""
@@ -32,7 +37,22 @@ class BackendUnavailable(XybridError):
 
 
 class GenerationError(XybridError):
-    """The engine failed while generating."""
+    """The engine failed while generating; `partial` holds what it produced before failing."""
+
+    def __init__(self, message: str, partial: Optional[GenerationOutput] = None) -> None:
+        super().__init__(message)
+        self.partial = partial
+
+
+class GenerationCancelled(KeyboardInterrupt):
+    """A run stopped by an interrupt (Stop, the kernel's interrupt, Ctrl-C); `partial` holds what it produced.
+
+    A `KeyboardInterrupt`, so code that handles interrupts keeps working.
+    """
+
+    def __init__(self, partial: GenerationOutput) -> None:
+        super().__init__("generation cancelled")
+        self.partial = partial
 
 
 class GenerationInProgress(XybridError):

@@ -26,6 +26,7 @@ _SCALAR_FORMATS: dict[int, str] = {
     0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d",
 }
 _STRING, _ARRAY = 8, 9
+_TOKENS_KEY = "tokenizer.ggml.tokens"
 _U32, _U64 = struct.Struct("<I"), struct.Struct("<Q")
 
 
@@ -37,7 +38,9 @@ class GgufHeader:
     version: int
     tensor_count: int
     metadata: dict[str, Any] = field(default_factory=dict)
-    data_end: int = 0
+    parameter_count: int = 0
+    bos_token: str = ""
+    eos_token: str = ""
 
     @property
     def architecture(self) -> str:
@@ -51,10 +54,47 @@ class GgufHeader:
         return value if isinstance(value, str) else None
 
     @property
+    def bos_token_id(self) -> Optional[int]:
+        """`tokenizer.ggml.bos_token_id`, if set."""
+        return _int_or_none(self.metadata.get("tokenizer.ggml.bos_token_id"))
+
+    @property
+    def eos_token_id(self) -> Optional[int]:
+        """`tokenizer.ggml.eos_token_id`, if set."""
+        return _int_or_none(self.metadata.get("tokenizer.ggml.eos_token_id"))
+
+    @property
+    def add_bos(self) -> bool:
+        """Whether a prompt starts with BOS: `tokenizer.ggml.add_bos_token`, else llama.cpp's default.
+
+        Without the key: llama.cpp's default for SentencePiece vocabularies ("llama") is to add
+        one; for the others (e.g. "gpt2" BPE) this says no, as llama.cpp does for most of them
+        (a few BPE pre-tokenizers, such as llama3's, default to yes; their files carry the key).
+        """
+        value = self.metadata.get("tokenizer.ggml.add_bos_token")
+        if isinstance(value, bool):
+            return value
+        return self.metadata.get("tokenizer.ggml.model") == "llama" and bool(self.bos_token)
+
+    @property
+    def quantization(self) -> str:
+        """`general.file_type` as llama.cpp names it, e.g. "Q4_K_M"; "unknown" if absent."""
+        from gguf.constants import LlamaFileType
+
+        try:
+            return LlamaFileType(int(self.metadata["general.file_type"])).name.removeprefix("MOSTLY_")
+        except (KeyError, ValueError, TypeError):
+            return "unknown"
+
+    @property
     def trained_context_length(self) -> Optional[int]:
         """`<arch>.context_length`: the context the model was trained with."""
         value = self.metadata.get(f"{self.architecture}.context_length")
         return int(value) if isinstance(value, int) else None
+
+
+def _int_or_none(value: Any) -> Optional[int]:
+    return int(value) if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 class _Cursor:
@@ -62,6 +102,7 @@ class _Cursor:
 
     def __init__(self, buf: mmap.mmap | bytes, size: int) -> None:
         self.buf, self.size, self.pos = buf, size, 0
+        self.tokens_at: Optional[tuple[int, int]] = None  # (position, count) of the vocabulary
 
     def need(self, n: int, what: str) -> None:
         if n < 0 or self.pos + n > self.size:
@@ -126,6 +167,8 @@ def _read_value(cur: _Cursor, value_type: int, key: str) -> Any:
     if value_type == _ARRAY:
         item_type = cur.u32(f"array type of {key}")
         count = cur.u64(f"array length of {key}")
+        if key == _TOKENS_KEY and item_type == _STRING:
+            cur.tokens_at = (cur.pos, count)
         _skip_array(cur, item_type, count, key)
         return None
     raise _Truncated(f"metadata {key!r} has unknown value type {value_type}")
@@ -153,10 +196,26 @@ def _tensor_nbytes(ggml_type: int, dims: list[int], name: str) -> int:
         block_size, type_size = GGML_QUANT_SIZES[GGMLQuantizationType(ggml_type)]
     except (ValueError, KeyError):
         raise _Truncated(f"tensor {name!r} has unknown type {ggml_type}") from None
+    return _elements(dims) // block_size * type_size
+
+
+def _elements(dims: list[int]) -> int:
     elements = 1
     for dim in dims:
         elements *= dim
-    return elements // block_size * type_size
+    return elements
+
+
+def _token_text(cur: _Cursor, token_id: Optional[int]) -> str:
+    """The vocabulary entry `token_id` (e.g. "<bos>", "<|im_start|>"); "" if there is none."""
+    if cur.tokens_at is None or token_id is None or not 0 <= token_id < cur.tokens_at[1]:
+        return ""
+    saved, cur.pos = cur.pos, cur.tokens_at[0]
+    try:
+        cur.skip_strings(token_id, "vocabulary")
+        return cur.string(f"token {token_id}")
+    finally:
+        cur.pos = saved
 
 
 def _walk(buf: mmap.mmap | bytes, size: int, path: Path) -> GgufHeader:
@@ -186,14 +245,15 @@ def _walk(buf: mmap.mmap | bytes, size: int, path: Path) -> GgufHeader:
         ggml_type = cur.u32(f"type of {name}")
         offset = cur.u64(f"offset of {name}")
         tensors.append((name, offset, _tensor_nbytes(ggml_type, dims, name)))
+        header.parameter_count += _elements(dims)
+    header.bos_token = _token_text(cur, header.bos_token_id)
+    header.eos_token = _token_text(cur, header.eos_token_id)
     alignment = int(header.metadata.get("general.alignment", DEFAULT_ALIGNMENT)) or DEFAULT_ALIGNMENT
     data_start = -(-cur.pos // alignment) * alignment
-    header.data_end = data_start
     for name, offset, nbytes in tensors:
         end = data_start + offset + nbytes
         if end > size:
             raise _Truncated(f"tensor {name!r} ends at byte {end}, past the end of the file ({size} bytes)")
-        header.data_end = max(header.data_end, end)
     return header
 
 

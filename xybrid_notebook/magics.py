@@ -12,13 +12,14 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from .backends import available_backends, engine_log
-from .errors import XybridError
+from .chat_format import fallback_name
+from .errors import GenerationCancelled, XybridError
 from .export import export_history
 from .live import LiveRun, PlotData, output_plot_data
 from .metrics import ChunkClock
-from .models import CATALOG, DEFAULT_MODEL
+from .models import CATALOG, DEFAULT_CHAT_MODEL, DEFAULT_MODEL, DEFAULT_RAW_MODEL, CatalogEntry
 from .session import DEFAULT_BACKEND, Session
-from .types import GenerationOutput
+from .types import GenerationOutput, LlmConfig
 from .widgets.tables import Table, history_table, key_value_table
 from .widgets.text_view import TextView
 
@@ -56,7 +57,7 @@ def _parse(func: Callable[..., Any], line: str) -> Any:
 
 # -- %xybrid subcommand signatures (argparse through IPython's magic_arguments) ---------------
 @magic_arguments()
-@argument("model", nargs="?", default=None, help="catalog name or .gguf path (default: gemma3-270m)")
+@argument("model", nargs="?", default=None, help=f"catalog name or .gguf path (default: {DEFAULT_MODEL})")
 @argument("--backend", default=DEFAULT_BACKEND, help="llama-cpp or mistralrs")
 @argument("--ctx", type=int, default=4096, help="context length in tokens")
 @argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
@@ -180,8 +181,9 @@ def _sweep_params(args: Any, session: Session) -> dict[str, Any]:
         else:
             params[dest] = parse_int_list(text)
     local = session.backend
-    if "model" not in params and local is not None and local.is_loaded() and local.config is not None:
-        params["model"] = [str(local.config.model_path)]
+    source = local.source if local is not None and local.is_loaded() else None
+    if "model" not in params and isinstance(source, LlmConfig):
+        params["model"] = [str(source.model_path)]
     return params
 
 
@@ -223,6 +225,22 @@ def _widgets_wanted(shell: Any, forced_text: bool) -> bool:
 def _previous_plot(session: Session) -> Optional[PlotData]:
     last = session.last_output
     return output_plot_data(last) if last is not None and last.emitted_chunks >= 2 else None
+
+
+MODELS_HEADER = ["name", "architecture", "parameters", "quantization", "file size", "chat template", "backends",
+                 "default for", "file"]
+
+
+def catalog_row(entry: CatalogEntry) -> list[Any]:
+    """One row of `%xybrid models`: what the model is, which backends load it, where its file is."""
+    uses = (("%xybrid load, chat", DEFAULT_CHAT_MODEL), ("CLI raw runs", DEFAULT_RAW_MODEL))
+    roles = [role for role, name in uses if name == entry.name]
+    where = entry.cached_path() if entry.is_cached() else f"not yet written (pip: {entry.package})"
+    return [
+        entry.name, entry.architecture, entry.parameters, entry.quantization, f"{entry.file_size_mb} MB",
+        "yes (in the file)" if entry.chat_template else f"no (built-in {fallback_name(entry.architecture)} fallback)",
+        ", ".join(entry.backends), ", ".join(roles) or "–", where,
+    ]
 
 
 def help_text() -> str:
@@ -315,11 +333,7 @@ class XybridMagics(Magics):
 
     def _cmd_models(self, rest: str) -> Table:
         self._no_arguments("models", rest)
-        rows = [
-            [e.name, e.description, e.cached_path() if e.is_cached() else f"not yet written (pip: {e.package})"]
-            for e in CATALOG.values()
-        ]
-        return Table(["name", "model", "file"], rows)
+        return Table(MODELS_HEADER, [catalog_row(entry) for entry in CATALOG.values()])
 
     def _cmd_history(self, rest: str) -> Optional[Table]:
         args = _parse(_history_args, rest)
@@ -423,7 +437,7 @@ class XybridMagics(Magics):
         view = self._make_view(args)
         live = LiveRun(view, clock, plot=not args.no_plot)
         mode = "raw" if args.raw else "chat" if args.chat else "single"
-        view.start(f"{backend.model_id()} · {backend.wire_label() or backend.name} · {mode}")
+        view.start(f"{backend.model_id()} · {backend.label()} · {mode}")
         output = self._run(live, cell.strip("\n"), mode, args, clock)
         if output is not None:
             self.shell.user_ns[LAST_OUTPUT_NAME] = output
@@ -440,34 +454,24 @@ class XybridMagics(Magics):
         return dashboard
 
     def _run(self, live: LiveRun, text: str, mode: str, args: Any, clock: ChunkClock) -> Optional[GenerationOutput]:
+        runs_before = len(self.session.history)
         try:
             output = self.session.generate(
                 text, mode=mode, system=args.system, on_token=live.on_token, clock=clock, **_overrides(args)
             )
-        except KeyboardInterrupt as exc:
-            partial = getattr(exc, "partial_output", None)
-            if partial is None:
-                print("Cancelled before the generation started.")
-                return None
-            live.finish(partial)
-            return partial
-        except Exception as exc:
-            partial = getattr(exc, "partial_output", None)
-            if partial is not None:
-                _show_partial(live, partial)
-            if isinstance(exc, XybridError):
-                raise
-            raise UsageError(f"the generation stopped: {type(exc).__name__}: {exc}") from None
+        except GenerationCancelled as exc:
+            live.finish(exc.partial)
+            return exc.partial
+        except KeyboardInterrupt:
+            print("Cancelled before the generation started.")
+            return None
+        except BaseException:
+            # Show how far the run got; the error itself goes on: one line if the user can fix it, else a traceback.
+            if len(self.session.history) > runs_before:
+                live.finish(self.session.history[-1].output)
+            raise
         live.finish(output)
         return output
-
-
-def _show_partial(live: LiveRun, partial: GenerationOutput) -> None:
-    """Render a failed run's partial output; a broken view must not hide the original error."""
-    try:
-        live.finish(partial)
-    except Exception:
-        pass
 
 
 _REGISTERED: dict[int, XybridMagics] = {}

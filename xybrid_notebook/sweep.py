@@ -353,13 +353,14 @@ class Runners:
         backend = config.backend
         if _is_llama(backend):
             if isinstance(backend, LlmBackend):
-                path = config.model or (backend.config.model_path if backend.config else None)
+                source = backend.source
+                path = config.model or (source.model_path if isinstance(source, LlmConfig) else None)
                 return LlamaBenchRunner(Path(path or resolve_model()), self.sampling, backend.engine_settings())
             return LlamaBenchRunner(config.model or resolve_model(), self.sampling, _probe_settings(config.model))
         if isinstance(backend, LlmBackend):
             return StreamingRunner(backend)
         fresh = create_backend(str(backend))
-        if not getattr(fresh, "needs_model_file", True):
+        if fresh.target == "remote":
             raise InvalidInput(f"backend: load the {fresh.name} backend first and pass the loaded object")
         fresh.load(LlmConfig(config.model or resolve_model(), context_length=max(config.n_ctx() + 16, 256)))
         self._owned.append(fresh)

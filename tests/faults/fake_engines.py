@@ -1,20 +1,21 @@
 """Fake native engines for the fault tests: one that always segfaults, one that segfaults unless made safe.
 
 The crash is real (`ctypes.string_at(0)` reads address 0), and happens only in
-the probe's child process: the backend's own `_load` never crashes, so a test
-that sees the kernel die has found a real bug in the isolation.
+the probe's child process: the backend's own load never crashes, so a test that
+sees the kernel die has found a real bug in the isolation.
 """
 
 from __future__ import annotations
 
 import ctypes
-from typing import Any
+from typing import Any, Iterator
 
-from xybrid_notebook.backends.base import LlmBackend
+from xybrid_notebook.backends.base import EngineChunk, Prompt
+from xybrid_notebook.backends.gguf_file import GgufFileBackend
 from xybrid_notebook.backends.probe import ProbePlan, ProbeStep
-from xybrid_notebook.backends.scripted import ScriptedBackend
 from xybrid_notebook.gguf_header import GgufHeader
-from xybrid_notebook.types import LlmConfig
+from xybrid_notebook.metrics import EngineReport
+from xybrid_notebook.types import GenerationConfig, LlmConfig
 
 SAFE_NOTE = "the fake engine faults here: it runs in safe mode"
 
@@ -35,14 +36,25 @@ def crash_unless_safe(model_path: str, settings: dict[str, Any]) -> None:
         segfault()
 
 
-class _FakeNativeBackend(ScriptedBackend):
-    """Scripted generation behind the real load path: GGUF check, then the probe in a child."""
+class _FakeNativeBackend(GgufFileBackend):
+    """The real load path (GGUF check, then the probe in a child); two fixed chunks per run."""
 
-    load = LlmBackend.load
     probe_target = ""
 
-    def _load(self, config: LlmConfig, header: GgufHeader) -> None:
+    def _load_model(self, config: LlmConfig, header: GgufHeader) -> None:
         self.loaded_with = self.engine_settings()
+
+    def _unload(self) -> None:
+        pass
+
+    def _prepare(self, prompt: Prompt, config: GenerationConfig) -> Prompt:
+        return prompt
+
+    def _stream(self, prepared: Prompt, config: GenerationConfig, report: EngineReport) -> Iterator[EngineChunk]:
+        report.prompt_tokens, report.finish_reason = 1, "stop"
+        for piece in ("fine", " thanks"):
+            report.tokens_generated += 1
+            yield EngineChunk(piece)
 
     def probe_plan(self) -> ProbePlan:
         return ProbePlan(

@@ -11,7 +11,7 @@ import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
-from xybrid_notebook import LlmConfig, create_backend
+from xybrid_notebook import DEFAULT_MODEL, LlmConfig, create_backend
 from xybrid_notebook.backends import engine_log
 from xybrid_notebook.backends.llama_cpp import SAFE_SETTINGS, llama_cpp_probe_plan
 from xybrid_notebook.backends.probe import prove_engine
@@ -84,7 +84,7 @@ def test_terminal_ipython_shows_no_native_log(model_path: Path) -> None:
         input=script, capture_output=True, text=True, timeout=300,
     )
     shown = done.stdout + done.stderr
-    assert "Loaded gemma3-270m on llamacpp" in shown and "Loaded gemma3-270m on mistralrs" in shown
+    assert f"Loaded {DEFAULT_MODEL} on llamacpp" in shown and f"Loaded {DEFAULT_MODEL} on mistralrs" in shown
     for marker in NATIVE_MARKERS:
         assert marker not in shown, shown
 
@@ -153,6 +153,6 @@ def test_no_native_log_in_cells_executed_as_nbconvert_does(model_path: Path) -> 
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code) for code in cells])
     NotebookClient(notebook, timeout=600, kernel_name="python3").execute()
     shown = json.dumps([cell["outputs"] for cell in notebook.cells])
-    assert "Loaded gemma3-270m on mistralrs" in shown
+    assert f"Loaded {DEFAULT_MODEL} on mistralrs" in shown
     for marker in NATIVE_MARKERS:
         assert marker not in shown, marker

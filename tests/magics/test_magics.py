@@ -137,8 +137,14 @@ def test_help_and_listings(loaded: InteractiveShell, capsys) -> None:
     loaded.run_line_magic("xybrid", "")
     assert "%xybrid load" in capsys.readouterr().out
     assert "usable" in repr(loaded.run_line_magic("xybrid", "backends"))
-    assert "gemma3-270m" in repr(loaded.run_line_magic("xybrid", "models"))
-    assert "gemma3-270m" in repr(loaded.run_line_magic("xybrid", "status"))
+    models = loaded.run_line_magic("xybrid", "models")
+    rows = {row[0]: dict(zip(models.header, row)) for row in models.rows}
+    assert rows["smollm2-135m-instruct"]["architecture"] == "llama" and rows["gemma3-270m"]["quantization"] == "Q4_K_M"
+    assert rows["smollm2-135m-instruct"]["chat template"].startswith("yes")
+    assert rows["gemma3-270m"]["chat template"] == "no (built-in Gemma fallback)"
+    assert rows["smollm2-135m-instruct"]["backends"] == "llama-cpp, mistralrs"
+    # with no model named, %xybrid load loads the instruct model: a %%generate cell is a chat turn
+    assert "smollm2-135m-instruct" in repr(loaded.run_line_magic("xybrid", "status"))
 
 
 def test_unload_twice_and_reload_ext(shell: InteractiveShell, capsys) -> None:

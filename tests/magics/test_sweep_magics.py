@@ -85,8 +85,9 @@ def test_compare_with_a_loaded_model_uses_it_as_the_common_model(shell: Interact
     from xybrid_notebook import LlmConfig, resolve_model
 
     session = shell.find_magic("xybrid").__self__.session
-    session.backend = ScriptedBackend()
-    session.backend.load(LlmConfig(resolve_model()))
+    backend = ScriptedBackend()
+    backend.load(LlmConfig(resolve_model()))
+    session.backends["local"] = backend
     try:
         result = shell.run_line_magic("xybrid", "compare --backend scripted -n 2,4 -p 2 -r 2 --warmup 0")
         assert result.labels == ("n_gen=2", "n_gen=4") and result.a.config.model == resolve_model()

@@ -48,7 +48,7 @@ def test_two_hundred_generations_leak_nothing() -> None:
 UNLOAD_SCRIPT = """
 import json, sys, time, psutil
 from xybrid_notebook import create_backend, LlmConfig, GenerationConfig, resolve_model
-path = resolve_model()
+path = resolve_model("gemma3-270m")
 backend = create_backend(sys.argv[1])
 process = psutil.Process()
 backend.load(LlmConfig(path))

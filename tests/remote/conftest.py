@@ -17,7 +17,7 @@ from typing import Callable, Iterator
 
 import pytest
 
-MODEL_NAME = "gemma3-270m"
+MODEL_NAME = "smollm2-135m-instruct"
 
 
 def free_port() -> int:
@@ -27,15 +27,15 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def llama_server(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """llama-cpp-python's server serving the default model; its base URL (…/v1). Stopped whatever happens.
+def llama_server(smollm2_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """llama-cpp-python's server serving the instruct model (its chat template is in the GGUF); its base URL (…/v1).
 
-    Started through xybrid's launcher, which proves llama.cpp on this machine first.
+    Started through xybrid's launcher, which proves llama.cpp on this machine first. Stopped whatever happens.
     """
     port = free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"
     process = subprocess.Popen(
-        [sys.executable, "-m", "xybrid_notebook.backends.llama_server", "--model", str(model_path),
+        [sys.executable, "-m", "xybrid_notebook.backends.llama_server", "--model", str(smollm2_path),
          "--model_alias", MODEL_NAME, "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048"],
         stdout=subprocess.DEVNULL, stderr=log.open("w"), start_new_session=True,
     )

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from xybrid_notebook import ChatMessage, GenerationConfig, LlmConfig, create_backend
-from xybrid_notebook.backends.remote import RemoteBackend, parse_sse_line
+from xybrid_notebook import ChatMessage, GenerationConfig, create_backend
+from xybrid_notebook.backends.remote import RemoteBackend, RemoteSpec, parse_sse_line
 from xybrid_notebook.errors import GenerationError, InvalidInput, ModelNotFound
 from xybrid_notebook.session import Session
 
@@ -20,13 +20,12 @@ GREEDY = GenerationConfig(max_tokens=16, temperature=0)
 def remote(url: str, timeout_s: float = 30.0, api_key_env: str | None = None) -> RemoteBackend:
     backend = create_backend("remote")
     assert isinstance(backend, RemoteBackend)
-    backend.set_endpoint(url, api_key_env, timeout_s)
-    backend.load(LlmConfig(MODEL_NAME))
+    backend.load(RemoteSpec(url, MODEL_NAME, api_key_env, timeout_s))
     return backend
 
 
 @pytest.mark.slow
-def test_streams_from_a_real_server_timed_like_a_local_engine(llama_server: str, llama_backend) -> None:
+def test_streams_from_a_real_server_timed_like_a_local_engine(llama_server: str, smollm2_llama) -> None:
     backend = remote(llama_server)
     chunks = []
     out = backend.generate_raw_streaming("The history of the bicycle began", GREEDY, chunks.append)
@@ -35,19 +34,22 @@ def test_streams_from_a_real_server_timed_like_a_local_engine(llama_server: str,
     assert out.backend == "llama-cpp-python-server" and out.model_id == MODEL_NAME
     assert 0 < out.ttft_ms < out.generation_time_ms and out.decode_tps > 0
     # the same engine locally, greedy, from an empty cache: the same text
-    llama_backend.reset_cache()
-    assert out.text == llama_backend.generate_raw("The history of the bicycle began", GREEDY).text
+    smollm2_llama.reset_cache()
+    assert out.text == smollm2_llama.generate_raw("The history of the bicycle began", GREEDY).text
     # llama-cpp-python's server sends no usage in a stream: unknown, not zero
     assert out.prompt_cached_tokens is None and out.prefill_tps is None
 
 
 @pytest.mark.slow
-def test_chat_and_two_turns(llama_server: str) -> None:
+def test_chat_and_two_turns(llama_server: str, smollm2_llama) -> None:
     backend = remote(llama_server)
     first = [ChatMessage.system("Be brief."), ChatMessage.user("What is a bicycle?")]
     out1 = backend.generate(first, GREEDY)
-    out2 = backend.generate(first + [ChatMessage.assistant(out1.text or "."), ChatMessage.user("And a car?")], GREEDY)
-    assert out2.finish_reason in ("stop", "length") and out2.generation_time_ms > 0
+    # the server renders the GGUF's own template: the same greedy answer as the local engine
+    smollm2_llama.reset_cache()
+    assert out1.text == smollm2_llama.generate(first, GREEDY).text and "bicycle" in out1.text.lower()
+    out2 = backend.generate(first + [ChatMessage.assistant(out1.text), ChatMessage.user("And a car?")], GREEDY)
+    assert out2.finish_reason in ("stop", "length") and out2.text.strip()
 
 
 @pytest.mark.slow
@@ -112,7 +114,7 @@ def test_api_key_is_sent_but_never_shown(fake_server: FakeServer, monkeypatch) -
         backend.generate_raw("Hi", GREEDY)
     assert fake_server.requests[-1]["headers"]["Authorization"] == "Bearer sk-secret-123"
     assert "sk-secret" not in str(info.value) and "401" in str(info.value) and "invalid api key" in str(info.value)
-    assert "sk-secret" not in json.dumps(info.value.partial_output.to_dict())
+    assert "sk-secret" not in json.dumps(info.value.partial.to_dict())
     monkeypatch.delenv("XYBRID_TEST_KEY")
     with pytest.raises(InvalidInput, match="XYBRID_TEST_KEY is empty or unset"):
         backend.generate_raw("Hi", GREEDY)
@@ -135,14 +137,14 @@ def test_http_errors_are_one_line_with_the_servers_message(fake_server: FakeServ
         remote(fake_server.url).generate_raw("Hi", GREEDY)
     text = str(info.value)
     assert f"HTTP {status}" in text and message in text and "\n" not in text
-    assert info.value.partial_output.finish_reason == "error"
+    assert info.value.partial.finish_reason == "error"
 
 
 def test_stream_cut_in_the_middle_keeps_partial_text(fake_server: FakeServer) -> None:
     fake_server.behaviour = lambda h: sse(h, [chunk("one "), chunk("two ")], close_early=True)
     with pytest.raises(GenerationError, match="cut|ended before") as info:
         remote(fake_server.url).generate_raw("Hi", GREEDY)
-    partial = info.value.partial_output
+    partial = info.value.partial
     assert partial.text == "one two " and partial.finish_reason == "error" and partial.emitted_chunks == 2
 
 
@@ -150,7 +152,7 @@ def test_malformed_sse_is_an_error_naming_the_line(fake_server: FakeServer) -> N
     fake_server.behaviour = lambda h: sse(h, [chunk("fine "), "{not json", "[DONE]"])
     with pytest.raises(GenerationError, match="malformed server-sent event: '{not json'") as info:
         remote(fake_server.url).generate_raw("Hi", GREEDY)
-    assert info.value.partial_output.text == "fine "
+    assert info.value.partial.text == "fine "
 
 
 def test_a_stalled_server_times_out_before_the_first_byte(fake_server: FakeServer) -> None:
@@ -163,31 +165,25 @@ def test_a_stalled_server_times_out_before_the_first_byte(fake_server: FakeServe
 
 
 def test_nothing_listening_is_connection_refused() -> None:
-    backend = create_backend("remote")
-    backend.set_endpoint(f"http://127.0.0.1:{free_port()}/v1", timeout_s=2)
     with pytest.raises(GenerationError, match="cannot connect to .*is the server running"):
-        backend.load(LlmConfig(MODEL_NAME))
+        create_backend("remote").load(RemoteSpec(f"http://127.0.0.1:{free_port()}/v1", MODEL_NAME, timeout_s=2))
 
 
 def test_dns_failure_is_one_line() -> None:
-    backend = create_backend("remote")
-    backend.set_endpoint("http://no-such-host.invalid/v1", timeout_s=2)
     with pytest.raises(GenerationError, match="cannot connect to http://no-such-host.invalid/v1") as info:
-        backend.load(LlmConfig(MODEL_NAME))
+        create_backend("remote").load(RemoteSpec("http://no-such-host.invalid/v1", MODEL_NAME, timeout_s=2))
     assert "\n" not in str(info.value)
 
 
 def test_unknown_model_lists_what_the_server_serves(fake_server: FakeServer) -> None:
-    backend = create_backend("remote")
-    backend.set_endpoint(fake_server.url)
     with pytest.raises(ModelNotFound, match=f"it serves: {MODEL_NAME}"):
-        backend.load(LlmConfig("gpt-9"))
+        create_backend("remote").load(RemoteSpec(fake_server.url, "gpt-9"))
 
 
 @pytest.mark.parametrize("url", ["127.0.0.1:8000", "ftp://x", ""])
 def test_bad_urls_are_refused(url: str) -> None:
     with pytest.raises(InvalidInput, match="http"):
-        create_backend("remote").set_endpoint(url)
+        create_backend("remote").load(RemoteSpec(url, MODEL_NAME))
 
 
 def test_sse_parsing() -> None:

@@ -14,8 +14,9 @@ from xybrid_notebook.session import Session
 
 def test_history_frame_has_one_row_per_run_with_the_export_columns() -> None:
     session = Session()
-    session.backend = ScriptedBackend(Script(chunks=("a", "b", "c")))
-    session.backend.load(LlmConfig("scripted.gguf"))
+    backend = ScriptedBackend(Script(chunks=("a", "b", "c")))
+    backend.load(LlmConfig("scripted.gguf"))
+    session.backends["local"] = backend
     outputs = [session.generate("hello there", mode="raw", max_tokens=n) for n in (2, 3)]
     frame = history_frame(session.history)
     assert list(frame.columns) == CSV_COLUMNS

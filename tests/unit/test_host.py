@@ -7,6 +7,7 @@ import sys
 import time
 
 import psutil
+import pytest
 
 from xybrid_notebook.host import NOTICEABLE_CORES, HostSampler, interference_note
 
@@ -42,11 +43,24 @@ def test_another_process_spinning_is_reported_as_interference() -> None:
         spinner_cores = (sum(watched.cpu_times()[:2]) - spent_before) / (time.perf_counter() - wall_before)
     finally:
         other.wait(10)
-    assert load is not None and spinner_cores > 0.2
+    assert load is not None
+    if spinner_cores < 0.3:
+        pytest.skip(f"the machine is too busy to tell: the spinner got only {spinner_cores:.2f} cores")
     assert load.other_cpu_cores_mean >= spinner_cores - 0.1  # the spinner is among the others
     assert load.other_cpu_cores_peak >= load.other_cpu_cores_mean - 0.1
     assert load.engine_cpu_cores_mean < 0.2  # we slept
     assert interference_note(load.other_cpu_cores_mean) is not None
+
+
+def test_other_cores_are_system_busy_time_minus_our_own_per_second() -> None:
+    from xybrid_notebook.host import _other_cores, _Reading
+
+    before, after = object.__new__(_Reading), object.__new__(_Reading)
+    before.wall, before.system_busy, before.own = 10.0, 100.0, 5.0
+    after.wall, after.system_busy, after.own = 10.5, 101.2, 5.4  # 1.2 s busy in 0.5 s, 0.4 s of it ours
+    assert _other_cores(before, after) == pytest.approx(1.6)
+    after.own = 6.5  # never negative, even when counters tick unevenly
+    assert _other_cores(before, after) == 0.0
 
 
 def test_the_note_speaks_only_above_the_threshold() -> None:

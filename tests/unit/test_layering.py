@@ -10,7 +10,7 @@ from importlib.metadata import entry_points
 import pytest
 
 from xybrid_notebook import available_backends, create_backend, register_backend
-from xybrid_notebook.backends import ENTRY_POINT_GROUP, unregister_backend
+from xybrid_notebook.backends import ENTRY_POINT_GROUP, Requirement, backend_class, unregister_backend
 from xybrid_notebook.backends.llama_cpp import LlamaCppBackend
 from xybrid_notebook.backends.mistralrs import MistralRsBackend
 from xybrid_notebook.backends.scripted import ScriptedBackend
@@ -73,9 +73,31 @@ def test_a_missing_native_library_is_reported_with_the_install_command() -> None
         "import importlib.util; importlib.util.find_spec = lambda name, *a: None if name == 'llama_cpp' else 1\n"
         "from xybrid_notebook import available_backends, create_backend, LlmConfig, XybridError\n"
         "print(available_backends()['llama-cpp'])\n"
-        "try:\n    create_backend('llama-cpp')._load(LlmConfig('x.gguf'), None)\n"
+        "try:\n    create_backend('llama-cpp')._load_model(LlmConfig('x.gguf'), None)\n"
         "except XybridError as e: print(type(e).__name__, e)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "pip install llama-cpp-python" in out.splitlines()[0]
     assert out.splitlines()[1].startswith("BackendUnavailable") and "pip install llama-cpp-python" in out
+
+
+class _NeedsAMissingLibrary(ScriptedBackend):
+    """A third-party backend whose engine library is not installed here."""
+
+    name = "third-party"
+    requires = (Requirement("no_such_engine_lib_xyz", "pip install no-such-engine"),)
+
+
+def test_a_third_party_backend_with_a_missing_library_is_unusable_with_the_reason() -> None:
+    register_backend("third-party", _NeedsAMissingLibrary)
+    try:
+        reason = available_backends()["third-party"]
+        assert reason == "no_such_engine_lib_xyz is not installed: pip install no-such-engine"
+    finally:
+        unregister_backend("third-party")
+
+
+def test_each_built_in_backend_declares_what_it_needs() -> None:
+    assert [r.module for r in backend_class("llama-cpp").requires] == ["llama_cpp"]
+    assert [r.module for r in backend_class("mistralrs").requires] == ["mistralrs"]
+    assert [r.module for r in backend_class("remote").requires] == ["httpx"]

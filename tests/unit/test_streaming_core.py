@@ -8,7 +8,13 @@ import pytest
 
 from xybrid_notebook import ChatMessage, GenerationConfig, LlmConfig
 from xybrid_notebook.backends.scripted import Script, ScriptedBackend
-from xybrid_notebook.errors import GenerationError, GenerationInProgress, InvalidInput, ModelNotLoaded
+from xybrid_notebook.errors import (
+    GenerationCancelled,
+    GenerationError,
+    GenerationInProgress,
+    InvalidInput,
+    ModelNotLoaded,
+)
 
 CONFIG = GenerationConfig(max_tokens=100, temperature=0)
 
@@ -42,9 +48,10 @@ def test_keyboard_interrupt_cancels_records_and_reraises() -> None:
         if token.index == 1:
             raise KeyboardInterrupt
 
-    with pytest.raises(KeyboardInterrupt) as info:
+    with pytest.raises(GenerationCancelled) as info:
         backend.generate_raw_streaming("hi", CONFIG, interrupt)
-    partial = info.value.partial_output
+    assert isinstance(info.value, KeyboardInterrupt)
+    partial = info.value.partial
     assert partial.finish_reason == "cancelled" and partial.text == "ab"
     assert backend.last_output is partial
     assert backend.generate_raw("hi", CONFIG).finish_reason == "stop"
@@ -58,8 +65,9 @@ def test_callback_exception_stops_and_propagates_unchanged() -> None:
 
     with pytest.raises(ValueError, match="listener broke") as info:
         backend.generate_raw_streaming("hi", CONFIG, boom)
-    assert info.value.partial_output.finish_reason == "error"
-    assert info.value.partial_output.text == "a"
+    assert type(info.value) is ValueError and info.value.__traceback__ is not None  # the bug, unchanged
+    assert backend.last_output.finish_reason == "error"
+    assert backend.last_output.text == "a"
     assert backend.generate_raw("hi", CONFIG).text == "abc"
 
 
@@ -67,8 +75,8 @@ def test_engine_failure_mid_stream_is_a_generation_error_with_partial_output() -
     backend = loaded(Script(chunks=tuple("abcdef"), fail_after=3))
     with pytest.raises(GenerationError, match="scripted failure") as info:
         backend.generate_raw("hi", CONFIG)
-    assert info.value.partial_output.text == "abc"
-    assert info.value.partial_output.finish_reason == "error"
+    assert info.value.partial.text == "abc"
+    assert info.value.partial.finish_reason == "error"
     backend.script.fail_after = None
     assert backend.generate_raw("hi", CONFIG).text == "abcdef"
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import importlib.util
 from importlib.metadata import entry_points
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from ..errors import BackendUnavailable
-from .base import EngineChunk, LlmBackend, OnToken, timed_stream
+from .base import EngineChunk, LlmBackend, OnToken, Requirement, timed_stream
 
 ENTRY_POINT_GROUP = "xybrid_notebook.backends"
 ALIASES = {
@@ -26,14 +26,8 @@ _BUILT_IN_TARGETS = {
     "mistralrs": "xybrid_notebook.backends.mistralrs:MistralRsBackend",
     "openai-compatible": "xybrid_notebook.backends.remote:RemoteBackend",
 }
-# The Python module each backend needs, for availability checks that import nothing.
-NATIVE_MODULES = {
-    "llama-cpp": ("llama_cpp", "pip install llama-cpp-python"),
-    "mistralrs": ("mistralrs", "pip install mistralrs"),
-    "openai-compatible": ("httpx", "pip install httpx"),
-}
 
-BackendFactory = Callable[[], LlmBackend]
+BackendFactory = Callable[[], LlmBackend[Any]]
 _extra: dict[str, BackendFactory] = {}
 
 
@@ -70,7 +64,7 @@ def canonical_name(name: str) -> str:
     return ALIASES.get(key, key)
 
 
-def create_backend(name: str) -> LlmBackend:
+def create_backend(name: str) -> LlmBackend[Any]:
     """A new, unloaded backend by name or alias; `BackendUnavailable` lists the known names."""
     key = canonical_name(name)
     if key in _extra:
@@ -85,16 +79,29 @@ def create_backend(name: str) -> LlmBackend:
         raise BackendUnavailable(f"backend {key!r} cannot be imported: {exc}") from None
 
 
-def unavailable_reason(name: str) -> Optional[str]:
-    """None if the backend can be used here, else why not and how to fix it."""
+def backend_class(name: str) -> type[LlmBackend[Any]]:
+    """The class a registered backend name builds (importing its module, not its engine)."""
     key = canonical_name(name)
     if key in _extra:
-        return None
-    if key not in _entry_point_targets():
-        return f"unknown backend {name!r}"
-    module, hint = NATIVE_MODULES.get(key, (None, ""))
-    if module is not None and importlib.util.find_spec(module) is None:
-        return f"{module} is not installed: {hint}"
+        factory = _extra[key]
+        return factory if isinstance(factory, type) else type(factory())
+    targets = _entry_point_targets()
+    if key not in targets:
+        raise BackendUnavailable(f"unknown backend {name!r}: choose one of {', '.join(backend_names())}")
+    return _load_target(targets[key])  # type: ignore[return-value]
+
+
+def unavailable_reason(name: str) -> Optional[str]:
+    """None if the backend can be used here, else why not and how to fix it (asked of the backend itself)."""
+    try:
+        cls = backend_class(name)
+    except BackendUnavailable as exc:
+        return str(exc)
+    except ImportError as exc:
+        return f"backend {name!r} cannot be imported: {exc}"
+    for requirement in cls.requires:
+        if importlib.util.find_spec(requirement.module) is None:
+            return f"{requirement.module} is not installed: {requirement.install}"
     return None
 
 
@@ -108,7 +115,9 @@ __all__ = [
     "EngineChunk",
     "LlmBackend",
     "OnToken",
+    "Requirement",
     "available_backends",
+    "backend_class",
     "backend_names",
     "canonical_name",
     "create_backend",

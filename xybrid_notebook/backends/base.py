@@ -12,22 +12,20 @@ import importlib
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Callable, Iterator, Optional, Sequence, Union
+from typing import Any, Callable, ClassVar, Generic, Iterator, Optional, Sequence, TypeVar, Union
 
 from ..errors import (
     BackendUnavailable,
+    GenerationCancelled,
     GenerationError,
     GenerationInProgress,
     InvalidInput,
     ModelNotLoaded,
     XybridError,
 )
-from ..gguf_header import GgufHeader
 from ..metrics import ChunkClock, EngineReport, RunIdentity
-from ..models import model_id_for, validate_model_file
-from ..types import ChatMessage, GenerationConfig, GenerationOutput, LlmConfig, PartialToken
-from .probe import ProbePlan, ProbeVerdict, prove_engine
+from ..types import ChatMessage, GenerationConfig, GenerationOutput, PartialToken
+from .probe import ProbePlan, ProbeVerdict
 
 OnToken = Callable[[PartialToken], Optional[bool]]
 Prompt = Union[str, Sequence[ChatMessage]]
@@ -72,25 +70,20 @@ def check_prompt_text(text: str, what: str = "prompt") -> None:
         ) from None
 
 
-def _stamp_partial(exc: BaseException, output: GenerationOutput) -> None:
-    try:
-        exc.partial_output = output  # type: ignore[attr-defined]
-    except AttributeError:  # pragma: no cover - exceptions with __slots__
-        pass
-
-
 def timed_stream(
     stream: Iterator[EngineChunk],
     report: EngineReport,
     identity: RunIdentity,
     on_token: Optional[OnToken] = None,
     clock: Optional[ChunkClock] = None,
+    on_end: Optional[Callable[[GenerationOutput], None]] = None,
 ) -> GenerationOutput:
     """Consume an engine's chunk iterator, timestamp every non-empty chunk, build the output.
 
-    `on_token` returning False cancels; KeyboardInterrupt cancels and is re-raised;
-    any other exception stops the run and propagates (engine errors as
-    `GenerationError`). The exception carries the partial result as `.partial_output`.
+    `on_token` returning False cancels. However the run ends, `on_end` receives its
+    output first. An interrupt becomes `GenerationCancelled` and an engine failure
+    `GenerationError`, each holding the partial output; an exception raised by
+    `on_token` (a bug in a listener) propagates unchanged, with its traceback.
     """
     clock = clock or ChunkClock()
     pieces: list[str] = []
@@ -132,70 +125,79 @@ def timed_stream(
     output = clock.build_output("".join(pieces), report, identity, finish or report.finish_reason)
     if failure is not None:
         output.error = f"{type(failure).__name__}: {failure}" if finish == "error" else None
-        _stamp_partial(failure, output)
+    if on_end is not None:
+        on_end(output)
+    if isinstance(failure, KeyboardInterrupt):
+        raise GenerationCancelled(output) from failure
+    if isinstance(failure, GenerationError):
+        failure.partial = output
+    if failure is not None:
         raise failure
     return output
 
 
-class LlmBackend(ABC):
-    """An inference engine behind one interface; mirrors xybrid-core's `LlmBackend` trait."""
+SourceT = TypeVar("SourceT")
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """A Python module a backend needs at run time, and how to install it."""
+
+    module: str
+    install: str
+
+
+class LlmBackend(ABC, Generic[SourceT]):
+    """An inference engine behind one interface; mirrors xybrid-core's `LlmBackend` trait.
+
+    `SourceT` is what `load()` takes: an `LlmConfig` for a local model file
+    (`GgufFileBackend`), a `RemoteSpec` for a server.
+    """
 
     #: Registry name, e.g. "llama-cpp".
-    name: str = "base"
+    name: ClassVar[str] = "base"
+    #: Where runs on this backend go: "local" (this machine) or "remote" (a server).
+    target: ClassVar[str] = "local"
+    #: Modules the backend imports at run time; the registry reports it unusable while one is missing.
+    requires: ClassVar[tuple[Requirement, ...]] = ()
 
     def __init__(self) -> None:
-        self._config: Optional[LlmConfig] = None
-        self._header: Optional[GgufHeader] = None
+        self._source: Optional[SourceT] = None
         self._busy = threading.Lock()
         self.last_output: Optional[GenerationOutput] = None
         self.engine_verdict: Optional[ProbeVerdict] = None
 
     # -- lifecycle ---------------------------------------------------------------------------
-    def supported_formats(self) -> list[str]:
-        """Model file formats this backend loads."""
-        return ["gguf"]
-
-    def load(self, config: LlmConfig) -> None:
-        """Validate the model file, prove the engine safe here, then load; a loaded model is replaced cleanly.
-
-        The proof runs the engine in a child process once per machine and engine
-        version (see `probe.py`); a build that crashes here raises `BackendUnavailable`
-        and never touches this process.
-        """
-        config.validate()
-        path = Path(config.model_path)
-        header = validate_model_file(path)
-        plan = self.probe_plan()
-        verdict = prove_engine(plan, path) if plan is not None else None
+    def load(self, source: SourceT) -> None:
+        """Check `source`, then load it; a model already loaded is replaced only once the check passed."""
+        checked = self._check(source)
         if self.is_loaded():
             self.unload()
-        self.engine_verdict = verdict
-        self._load(config, header)
-        self._config, self._header = config, header
+        self._load(source, checked)
+        self._source = source
 
     def unload(self) -> None:
         """Free the model; calling it with nothing loaded does nothing."""
         if self.is_loaded():
             self._unload()
-        self._config = self._header = None
+        self._source = None
 
     def is_loaded(self) -> bool:
         """True while a model is loaded."""
-        return self._config is not None
+        return self._source is not None
 
     @property
-    def config(self) -> Optional[LlmConfig]:
-        """The config of the loaded model, if any."""
-        return self._config
+    def source(self) -> Optional[SourceT]:
+        """What was loaded (an `LlmConfig`, a `RemoteSpec`), if anything."""
+        return self._source
 
-    @property
-    def header(self) -> Optional[GgufHeader]:
-        """The validated GGUF header of the loaded model, if any."""
-        return self._header
+    def describe_source(self) -> str:
+        """Where the loaded model comes from, for people: a file path, a URL."""
+        return str(self._source) if self._source is not None else ""
 
     def model_id(self) -> str:
         """Short name of the loaded model."""
-        return model_id_for(Path(self._config.model_path)) if self._config else ""
+        return ""
 
     # -- generation --------------------------------------------------------------------------
     def generate(self, messages: Sequence[ChatMessage], config: GenerationConfig) -> GenerationOutput:
@@ -237,8 +239,8 @@ class LlmBackend(ABC):
         return None
 
     def context_length(self) -> Optional[int]:
-        """Context size (tokens) of the loaded model."""
-        return self._config.context_length if self._config else None
+        """Context size (tokens) of the loaded model; None where this side cannot tell."""
+        return None
 
     def last_cached_prefix_len(self) -> Optional[int]:
         """Prompt tokens reused from the KV cache on the last call; None if unknown."""
@@ -246,6 +248,22 @@ class LlmBackend(ABC):
 
     def reset_cache(self) -> None:
         """Forget cached prompt state, so the next call computes its prompt from scratch."""
+
+    def count_prompt_tokens(self, prompt: Prompt) -> Optional[int]:
+        """Tokens this engine makes of `prompt`, formatted as a run would send it; nothing is generated.
+
+        Two engines given the same model file and text may disagree (their tokenizers differ);
+        None where the engine cannot tell without generating (a remote server).
+        """
+        for text in [prompt] if isinstance(prompt, str) else [m.content for m in prompt]:
+            check_prompt_text(text)
+        if not self.is_loaded():
+            raise ModelNotLoaded("no model is loaded: call load() first (in a notebook: %xybrid load)")
+        return self._count_prompt_tokens(prompt)
+
+    def _count_prompt_tokens(self, prompt: Prompt) -> Optional[int]:
+        """Engine hook for `count_prompt_tokens`; None by default."""
+        return None
 
     def wire_label(self) -> Optional[str]:
         """Closed-set engine label ("llamacpp", "mistralrs"); None for test backends."""
@@ -267,10 +285,14 @@ class LlmBackend(ABC):
         """One line saying what was turned off on this machine and why; None when nothing was."""
         return self.engine_verdict.note if self.engine_verdict else None
 
+    def label(self) -> str:
+        """The engine's label in figures and tables: `wire_label()`, else the registry name."""
+        return self.wire_label() or self.name
+
     def identity(self) -> RunIdentity:
         """Which engine runs which model, where, and with what turned off."""
         label = self.engine_verdict.label if self.engine_verdict and not self.engine_verdict.is_default else None
-        return RunIdentity(self.wire_label() or self.name, self.model_id(), self.execution_provider(), label)
+        return RunIdentity(self.label(), self.model_id(), self.execution_provider(), label)
 
     # -- the core ----------------------------------------------------------------------------
     def _run(
@@ -293,23 +315,25 @@ class LlmBackend(ABC):
         if not self._busy.acquire(blocking=False):
             raise GenerationInProgress("a generation is already running on this backend: wait for it or stop it")
         try:
+            self.last_output = None
             prepared = self._prepare(prompt, config)
             report = EngineReport()
-            try:
-                stream = self._stream(prepared, config, report)
-                output = timed_stream(stream, report, self.identity(), on_token, clock)
-            except BaseException as exc:
-                self.last_output = getattr(exc, "partial_output", None)
-                raise
-            self.last_output = output
-            return output
+            stream = self._stream(prepared, config, report)
+            return timed_stream(stream, report, self.identity(), on_token, clock, on_end=self._keep_output)
         finally:
             self._busy.release()
 
+    def _keep_output(self, output: GenerationOutput) -> None:
+        self.last_output = output
+
     # -- engine hooks ------------------------------------------------------------------------
+    def _check(self, source: SourceT) -> Any:
+        """Reject a bad source before anything loaded is dropped; what it returns is passed to `_load`."""
+        return None
+
     @abstractmethod
-    def _load(self, config: LlmConfig, header: GgufHeader) -> None:
-        """Load the validated model file into the engine."""
+    def _load(self, source: SourceT, checked: Any) -> None:
+        """Load the checked source into the engine."""
 
     @abstractmethod
     def _unload(self) -> None:

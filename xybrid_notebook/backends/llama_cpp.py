@@ -23,7 +23,8 @@ from ..gguf_header import GgufHeader
 from ..metrics import EngineReport
 from ..types import GenerationConfig, LlmConfig
 from . import engine_log
-from .base import EngineChunk, LlmBackend, Prompt, import_engine
+from .base import EngineChunk, Prompt, Requirement, import_engine
+from .gguf_file import GgufFileBackend
 from .native_output import captured_native_output, release_native_memory
 from .probe import ProbePlan, ProbeStep, cpu_flags
 
@@ -149,10 +150,11 @@ class _PieceTable:
         return piece
 
 
-class LlamaCppBackend(LlmBackend):
+class LlamaCppBackend(GgufFileBackend):
     """llama.cpp through llama-cpp-python."""
 
     name = "llama-cpp"
+    requires = (Requirement("llama_cpp", "pip install llama-cpp-python"),)
 
     def __init__(self) -> None:
         super().__init__()
@@ -161,10 +163,11 @@ class LlamaCppBackend(LlmBackend):
         self._template = ""
         self._bos_text = ""
         self._eos_text = ""
+        self._add_bos = True
         self._last_cached: Optional[int] = None
 
     # -- lifecycle ---------------------------------------------------------------------------
-    def _load(self, config: LlmConfig, header: GgufHeader) -> None:
+    def _load_model(self, config: LlmConfig, header: GgufHeader) -> None:
         llama_cpp = import_llama_cpp()
         try:
             with captured_native_output("llama.cpp") as native_log, model_params_overridden(
@@ -182,8 +185,7 @@ class LlamaCppBackend(LlmBackend):
             raise InvalidModelFile(f"llama.cpp could not load {config.model_path}: {detail}") from None
         model = self._llama._model
         self._pieces = _PieceTable(llama_cpp, model.vocab)
-        self._bos_text = model.token_get_text(model.token_bos())
-        self._eos_text = model.token_get_text(model.token_eos())
+        self._bos_text, self._eos_text, self._add_bos = header.bos_token, header.eos_token, header.add_bos
         self._template = chat_template_for(config.chat_template, header)
         self._last_cached = None
 
@@ -208,9 +210,9 @@ class LlamaCppBackend(LlmBackend):
 
     def context_length(self) -> Optional[int]:
         """The usable context: llama.cpp may pad its own, but llama-cpp-python sizes its buffers as asked."""
-        if self._llama is None or self._config is None:
+        if self._llama is None or self._source is None:
             return None
-        return min(int(self._llama.n_ctx()), self._config.context_length)
+        return min(int(self._llama.n_ctx()), self._source.context_length)
 
     def last_cached_prefix_len(self) -> Optional[int]:
         """Prompt tokens reused from the KV cache on the last call."""
@@ -222,7 +224,7 @@ class LlamaCppBackend(LlmBackend):
 
     def execution_provider(self) -> str:
         """"cpu" unless layers are offloaded on a GPU build ("cuda", "metal" or "gpu")."""
-        if self._config is None or self._config.n_gpu_layers == 0:
+        if self._source is None or self._source.n_gpu_layers == 0:
             return "cpu"
         llama_cpp = import_llama_cpp()
         if not llama_cpp.llama_supports_gpu_offload():
@@ -237,13 +239,27 @@ class LlamaCppBackend(LlmBackend):
             return prompt
         return render_chat(self._template, prompt, bos_token=self._bos_text, eos_token=self._eos_text)
 
-    def tokenize(self, text: str) -> list[int]:
-        """Tokens of `text` as the engine will see them (BOS added unless already there)."""
-        add_bos = not (self._bos_text and text.startswith(self._bos_text))
+    def tokenize(self, text: str, add_bos: Optional[bool] = None) -> list[int]:
+        """Tokens of `text` as the engine will see them.
+
+        `add_bos=None` follows the GGUF: BOS in front if the file asks for one and the text lacks it.
+        """
+        if add_bos is None:
+            add_bos = self._add_bos and not (self._bos_text and text.startswith(self._bos_text))
         return self._llama.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
 
+    def prompt_tokens(self, prompt: Prompt) -> list[int]:
+        """The tokens a run sends: a raw prompt gets the GGUF's BOS; a rendered chat is taken as the
+        template wrote it (a template writes its own BOS, as llama.cpp's server and mistral.rs take it)."""
+        text = self.format_prompt(prompt)
+        return self.tokenize(text, add_bos=None if isinstance(prompt, str) else False)
+
+    def _count_prompt_tokens(self, prompt: Prompt) -> int:
+        """How many tokens llama.cpp makes of `prompt` once formatted (nothing is generated)."""
+        return len(self.prompt_tokens(prompt))
+
     def _prepare(self, prompt: Prompt, config: GenerationConfig) -> _Request:
-        tokens = self.tokenize(self.format_prompt(prompt))
+        tokens = self.prompt_tokens(prompt)
         n_ctx = self.context_length() or 0
         if len(tokens) >= n_ctx:
             raise PromptTooLong(

@@ -20,7 +20,8 @@ from ..gguf_header import GgufHeader
 from ..metrics import EngineReport
 from ..models import cache_dir, validate_model_file
 from ..types import GenerationConfig, LlmConfig
-from .base import EngineChunk, LlmBackend, Prompt, import_engine
+from .base import EngineChunk, Prompt, Requirement, import_engine
+from .gguf_file import GgufFileBackend
 from .native_output import captured_native_output, release_native_memory
 from .probe import ProbePlan, ProbeStep
 
@@ -74,20 +75,24 @@ def _write_template_file(template: str) -> Path:
     return path
 
 
-class MistralRsBackend(LlmBackend):
+class MistralRsBackend(GgufFileBackend):
     """mistral.rs through the `mistralrs` package (CPU build)."""
 
     name = "mistralrs"
+    requires = (Requirement("mistralrs", "pip install mistralrs"),)
 
     def __init__(self) -> None:
         super().__init__()
         self._runner: Any = None
         self._lib: Any = None
         self._template = ""
+        self._bos_text = ""
+        self._eos_text = ""
+        self._add_bos = True
         self._rss_growth: Optional[int] = None
 
     # -- lifecycle ---------------------------------------------------------------------------
-    def _load(self, config: LlmConfig, header: GgufHeader) -> None:
+    def _load_model(self, config: LlmConfig, header: GgufHeader) -> None:
         if config.n_threads is not None:
             raise InvalidInput("n_threads: mistral.rs picks its thread count at start-up; leave it unset")
         if config.n_gpu_layers != 0:
@@ -95,6 +100,7 @@ class MistralRsBackend(LlmBackend):
         mistralrs = import_mistralrs()
         path = Path(config.model_path).resolve()
         self._template = chat_template_for(config.chat_template, header)
+        self._bos_text, self._eos_text, self._add_bos = header.bos_token, header.eos_token, header.add_bos
         before = _rss_bytes()
         try:
             with captured_native_output("mistral.rs"):
@@ -122,10 +128,10 @@ class MistralRsBackend(LlmBackend):
 
     def context_length(self) -> Optional[int]:
         """The smaller of the requested context and the engine's maximum sequence length."""
-        if self._runner is None or self._config is None:
+        if self._runner is None or self._source is None:
             return None
         engine_max = self._runner.max_sequence_length()
-        return min(self._config.context_length, engine_max) if engine_max else self._config.context_length
+        return min(self._source.context_length, engine_max) if engine_max else self._source.context_length
 
     def wire_label(self) -> Optional[str]:
         """"mistralrs"."""
@@ -133,10 +139,16 @@ class MistralRsBackend(LlmBackend):
 
     # -- generation --------------------------------------------------------------------------
     def format_prompt(self, prompt: Prompt) -> str:
-        """The exact text sent: the raw prompt with BOS in front, or the rendered chat."""
+        """The exact text sent: the raw prompt (with the GGUF's BOS text in front if it asks for one),
+        or the rendered chat. mistral.rs adds no special tokens itself, so BOS is written out here."""
         if isinstance(prompt, str):
-            return prompt if prompt.startswith("<bos>") else "<bos>" + prompt
-        return render_chat(self._template, prompt, bos_token="<bos>", eos_token="<eos>")
+            bos = self._bos_text if self._add_bos else ""
+            return prompt if not bos or prompt.startswith(bos) else bos + prompt
+        return render_chat(self._template, prompt, bos_token=self._bos_text, eos_token=self._eos_text)
+
+    def _count_prompt_tokens(self, prompt: Prompt) -> int:
+        """How many tokens mistral.rs makes of `prompt` once formatted (nothing is generated)."""
+        return len(self._runner.tokenize_text(self.format_prompt(prompt), False, None))
 
     def _check_sampling(self, config: GenerationConfig) -> None:
         if config.seed is not None and config.temperature > 0:

@@ -15,8 +15,8 @@ from typing import Any, Iterator, Optional
 
 from ..errors import BackendUnavailable, GenerationError, InvalidInput, ModelNotFound
 from ..metrics import EngineReport
-from ..types import GenerationConfig, LlmConfig
-from .base import EngineChunk, LlmBackend, Prompt
+from ..types import GenerationConfig
+from .base import EngineChunk, LlmBackend, Prompt, Requirement
 
 DEFAULT_TIMEOUT_S = 30.0
 _FINISH = {"stop": "stop", "length": "length", "eos": "stop", "tool_calls": "stop", "content_filter": "stop"}
@@ -31,12 +31,23 @@ def _httpx() -> Any:
 
 
 @dataclass(frozen=True)
-class Endpoint:
-    """Where the server is: base URL (ending in /v1), the env var holding the key, the first-byte timeout."""
+class RemoteSpec:
+    """A model on a server: base URL (ending in /v1), model name, env var holding the key, first-byte timeout."""
 
     url: str
+    model: str
     api_key_env: Optional[str] = None
     timeout_s: float = DEFAULT_TIMEOUT_S
+
+    def validate(self) -> "RemoteSpec":
+        """Check the fields; `InvalidInput` naming the one that is wrong. Returns the spec, URL trimmed."""
+        if not self.url.startswith(("http://", "https://")):
+            raise InvalidInput(f"--url must start with http:// or https://, got {self.url!r}")
+        if not self.model or not self.model.strip():
+            raise InvalidInput("name the model the server serves, e.g. %xybrid load MODEL --backend remote --url URL")
+        if not self.timeout_s > 0:
+            raise InvalidInput(f"timeout must be > 0 seconds, got {self.timeout_s}")
+        return RemoteSpec(self.url.rstrip("/"), self.model, self.api_key_env, self.timeout_s)
 
     def headers(self) -> dict[str, str]:
         """Request headers; the key is read from the environment now and kept nowhere."""
@@ -133,54 +144,46 @@ def _piece(choice: dict[str, Any]) -> str:
     return choice.get("text") or ""
 
 
-class RemoteBackend(LlmBackend):
+class RemoteBackend(LlmBackend[RemoteSpec]):
     """An OpenAI-compatible HTTP endpoint, measured exactly like a local engine."""
 
     name = "openai-compatible"
-    needs_model_file = False
+    target = "remote"
+    requires = (Requirement("httpx", "pip install httpx"),)
 
-    def __init__(self, endpoint: Optional[Endpoint] = None) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.endpoint = endpoint
         self._server_kind: Optional[str] = None
         self._client: Any = None
 
-    def set_endpoint(self, url: str, api_key_env: Optional[str] = None, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
-        """Point the backend at a server; `url` is the base ending in /v1."""
-        if not url.startswith(("http://", "https://")):
-            raise InvalidInput(f"--url must start with http:// or https://, got {url!r}")
-        if not timeout_s > 0:
-            raise InvalidInput(f"timeout must be > 0 seconds, got {timeout_s}")
-        self.endpoint = Endpoint(url.rstrip("/"), api_key_env, timeout_s)
+    @property
+    def spec(self) -> Optional[RemoteSpec]:
+        """The server and model in use, if any."""
+        return self._source
 
     # -- lifecycle ---------------------------------------------------------------------------
-    def supported_formats(self) -> list[str]:
-        """Whatever the server serves; no local file."""
-        return ["remote"]
+    def load(self, source: RemoteSpec) -> None:
+        """Check the spec, connect, and check the server serves the model."""
+        super().load(source.validate())
 
-    def load(self, config: LlmConfig) -> None:
-        """Check the server answers and serves the model (`config.model_path` is the model name)."""
-        if self.endpoint is None:
-            raise InvalidInput("no server URL: pass --url http://HOST:PORT/v1")
+    def _load(self, spec: RemoteSpec, checked: None) -> None:
+        """Check the server answers and serves the model."""
         httpx = _httpx()
-        url = f"{self.endpoint.url}/models"
-        client = httpx.Client(timeout=httpx.Timeout(self.endpoint.timeout_s, connect=min(self.endpoint.timeout_s, 10)))
+        client = httpx.Client(timeout=httpx.Timeout(spec.timeout_s, connect=min(spec.timeout_s, 10)))
         try:
-            response = client.get(url, headers=self.endpoint.headers())
+            response = client.get(f"{spec.url}/models", headers=spec.headers())
         except httpx.HTTPError as exc:
             client.close()
-            raise _transport_error(exc, self.endpoint.url, self.endpoint.timeout_s) from None
+            raise _transport_error(exc, spec.url, spec.timeout_s) from None
         if response.status_code >= 400 and response.status_code != 404:
             client.close()
-            _check_status(response, self.endpoint.url)
+            _check_status(response, spec.url)
         models = self._model_ids(response)
-        name = str(config.model_path)
-        if models and name not in models:
+        if models and spec.model not in models:
             client.close()
-            raise ModelNotFound(f"the server does not serve {name!r}; it serves: {', '.join(sorted(models)[:8])}")
+            raise ModelNotFound(f"the server does not serve {spec.model!r}; it serves: {', '.join(sorted(models)[:8])}")
         self._server_kind = self._guess_kind(response)
         self._client = client
-        self._config = config
 
     @staticmethod
     def _model_ids(response: Any) -> set[str]:
@@ -203,23 +206,19 @@ class RemoteBackend(LlmBackend):
             return "llama-cpp-python-server"
         return "openai-compatible"
 
-    def _load(self, config: Any, header: Any) -> None:  # pragma: no cover - load() is overridden
-        raise NotImplementedError
-
     def _unload(self) -> None:
         if self._client is not None:
             self._client.close()
         self._client = None
 
-    def unload(self) -> None:
-        """Forget the server connection."""
-        self._unload()
-        self._config = None
-
     # -- introspection -----------------------------------------------------------------------
     def model_id(self) -> str:
         """The model name on the server."""
-        return str(self._config.model_path) if self._config else ""
+        return self._source.model if self._source else ""
+
+    def describe_source(self) -> str:
+        """The server's base URL."""
+        return self._source.url if self._source else ""
 
     def context_length(self) -> Optional[int]:
         """Unknown for a remote server: the server enforces its own limit."""
@@ -260,15 +259,15 @@ class RemoteBackend(LlmBackend):
                 report: EngineReport) -> Iterator[EngineChunk]:
         httpx = _httpx()
         path, body = prepared
-        assert self.endpoint is not None and self._client is not None
-        url = f"{self.endpoint.url}/{path}"
+        assert self._source is not None and self._client is not None
+        url = f"{self._source.url}/{path}"
         report.finish_reason = "stop"
         try:
-            with self._client.stream("POST", url, json=body, headers=self.endpoint.headers()) as response:
-                _check_status(response, self.endpoint.url)
+            with self._client.stream("POST", url, json=body, headers=self._source.headers()) as response:
+                _check_status(response, self._source.url)
                 yield from self._events(response, report)
         except httpx.HTTPError as exc:
-            raise _transport_error(exc, self.endpoint.url, self.endpoint.timeout_s) from None
+            raise _transport_error(exc, self._source.url, self._source.timeout_s) from None
 
     def _events(self, response: Any, report: EngineReport) -> Iterator[EngineChunk]:
         counted, finished = 0, False
@@ -291,5 +290,5 @@ class RemoteBackend(LlmBackend):
                         report.tokens_generated = max(report.tokens_generated, counted)
                     yield EngineChunk(text, 1, None, report.finish_reason if choice.get("finish_reason") else None)
         if not finished:
-            raise GenerationError(f"the stream from {self.endpoint.url if self.endpoint else 'the server'} "
+            raise GenerationError(f"the stream from {self._source.url if self._source else 'the server'} "
                                   "ended before the generation finished (connection cut?)")

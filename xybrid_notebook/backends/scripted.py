@@ -6,7 +6,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Optional, Sequence
 
-from ..gguf_header import GgufHeader
 from ..metrics import EngineReport
 from ..types import GenerationConfig, LlmConfig
 from .base import EngineChunk, LlmBackend, Prompt
@@ -32,7 +31,7 @@ class Script:
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
 
 
-class ScriptedBackend(LlmBackend):
+class ScriptedBackend(LlmBackend[LlmConfig]):
     """Plays a `Script`; loads no file. Not a real engine: never the only proof of a feature."""
 
     name = "scripted"
@@ -42,12 +41,11 @@ class ScriptedBackend(LlmBackend):
         self.script = script or Script()
         self.prompts: list[Prompt] = []
 
-    def load(self, config: LlmConfig) -> None:
-        """Accept any config without reading a file."""
+    def _check(self, config: LlmConfig) -> None:
+        """Accept any valid config without reading a file."""
         config.validate()
-        self._config = config
 
-    def _load(self, config: LlmConfig, header: GgufHeader) -> None:  # pragma: no cover - load() overrides
+    def _load(self, config: LlmConfig, checked: None) -> None:
         pass
 
     def _unload(self) -> None:
@@ -56,6 +54,10 @@ class ScriptedBackend(LlmBackend):
     def model_id(self) -> str:
         """The scripted engine's model name."""
         return "scripted"
+
+    def context_length(self) -> Optional[int]:
+        """The context size in the config it was given."""
+        return self._source.context_length if self._source else None
 
     def _prepare(self, prompt: Prompt, config: GenerationConfig) -> Any:
         self.prompts.append(prompt)

@@ -1,0 +1,60 @@
+"""`GgufFileBackend`: the base of engines that load a local GGUF file (llama.cpp, mistral.rs).
+
+It owns what every such engine needs before native code opens the file: the
+bounds-checked header walk (a broken file is a one-line `InvalidModelFile`, never a
+native crash) and the engine probe (a build that faults on this machine is proven
+in a child process and never loaded here).
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from ..gguf_header import GgufHeader
+from ..models import model_id_for, validate_model_file
+from ..types import LlmConfig
+from .base import LlmBackend
+from .probe import ProbeVerdict, prove_engine
+
+
+@dataclass(frozen=True)
+class CheckedFile:
+    """A model file that passed its checks: its header, and the settings the probe chose."""
+
+    header: GgufHeader
+    verdict: Optional[ProbeVerdict]
+
+
+class GgufFileBackend(LlmBackend[LlmConfig]):
+    """An engine that loads a local GGUF file, described by an `LlmConfig`."""
+
+    def _check(self, config: LlmConfig) -> CheckedFile:
+        """Validate the config and the file's header, and prove the engine on this machine."""
+        config.validate()
+        path = Path(config.model_path)
+        header = validate_model_file(path)
+        plan = self.probe_plan()
+        return CheckedFile(header, prove_engine(plan, path) if plan is not None else None)
+
+    def _load(self, config: LlmConfig, checked: CheckedFile) -> None:
+        self.engine_verdict = checked.verdict
+        self._load_model(config, checked.header)
+
+    @abstractmethod
+    def _load_model(self, config: LlmConfig, header: GgufHeader) -> None:
+        """Load the validated model file into the engine (with `engine_settings()` applied)."""
+
+    def model_id(self) -> str:
+        """The catalog name of the model file, else its file stem."""
+        return model_id_for(Path(self._source.model_path)) if self._source else ""
+
+    def describe_source(self) -> str:
+        """The model file's path."""
+        return str(self._source.model_path) if self._source else ""
+
+    def context_length(self) -> Optional[int]:
+        """The context size the model was loaded with."""
+        return self._source.context_length if self._source else None
