@@ -23,10 +23,20 @@ from .errors import (
     ModelNotLoaded,
     XybridError,
 )
+from .compare import CompareResult, compare
+from .frames import current_session
 from .models import CATALOG, DEFAULT_CHAT_MODEL, DEFAULT_MODEL, DEFAULT_RAW_MODEL, default_model_for, resolve_model
+from .sweep import DepthCurve, SweepResult, depth_curve, sweep
 from .types import ChatMessage, GenerationConfig, GenerationOutput, LlmConfig, PartialToken
 
 __version__ = "0.1.0"
+
+
+def history() -> Any:
+    """The current session's runs as a pandas DataFrame (one row per run, the CSV export's columns)."""
+    from .frames import history_frame
+
+    return history_frame(current_session().history)
 
 
 def load_ipython_extension(ipython: Any) -> None:
@@ -52,16 +62,18 @@ __all__ = [
     "BackendUnavailable",
     "CATALOG",
     "ChatMessage",
+    "CompareResult",
     "DEFAULT_CHAT_MODEL",
     "DEFAULT_MODEL",
-    "GenerationCancelled",
     "DEFAULT_RAW_MODEL",
+    "DepthCurve",
+    "GenerationCancelled",
     "GenerationConfig",
     "GenerationError",
     "GenerationInProgress",
     "GenerationOutput",
-    "InvalidInput",
     "GgufFileBackend",
+    "InvalidInput",
     "InvalidModelFile",
     "LlmBackend",
     "LlmConfig",
@@ -70,10 +82,16 @@ __all__ = [
     "PartialToken",
     "RemoteSpec",
     "Requirement",
+    "SweepResult",
     "XybridError",
     "available_backends",
+    "compare",
     "create_backend",
+    "current_session",
     "default_model_for",
+    "depth_curve",
+    "history",
     "register_backend",
     "resolve_model",
+    "sweep",
 ]

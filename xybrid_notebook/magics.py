@@ -25,12 +25,15 @@ from .live import LiveRun, PlotData, output_plot_data
 from .metrics import ChunkClock
 from .models import CATALOG, DEFAULT_CHAT_MODEL, DEFAULT_MODEL, DEFAULT_RAW_MODEL, CatalogEntry
 from .session import DEFAULT_BACKEND, Session
+
 from .subcommands import Option, find, full_usage, listing, option, parse_line, subcommand
-from .types import GenerationOutput
+from .types import GenerationOutput, LlmConfig
 from .widgets.tables import Table, history_table, key_value_table
 from .widgets.text_view import TextView
 
 LAST_OUTPUT_NAME = "_xybrid_last"
+SWEEP_OUTPUT_NAME = "_xybrid_sweep"
+COMPARE_OUTPUT_NAME = "_xybrid_compare"
 
 
 def user_errors(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -56,6 +59,55 @@ SAMPLING_OPTIONS: list[Option] = [
     option("--seed", type=int, help="random seed, for repeatable sampling at temperature > 0"),
 ]
 SAMPLING_FIELDS = ("max_tokens", "temperature", "top_p", "top_k", "min_p", "repeat_penalty", "seed")
+
+
+SWEEP_OPTIONS: list[tuple[tuple[str, ...], str, str]] = [
+    (("-m", "--model"), "model", "catalog names or .gguf paths, comma-separated (default: the loaded model)"),
+    (("--backend",), "backend", "backends, comma-separated (default: llama-cpp)"),
+    (("-t", "--threads"), "threads", "threads: 1,2 or 1-8*2 (default: every core)"),
+    (("-p", "--n-prompt"), "n_prompt", "prompt tokens of the pp test: 512 or 16-512*2 (default 512)"),
+    (("-n", "--n-gen"), "n_gen", "generated tokens of the tg test (default 128)"),
+    (("-d", "--n-depth"), "depth", "tokens already in the KV cache: 0,1024 (default 0)"),
+    (("-b", "--batch-size"), "n_batch", "logical batch size (default 2048)"),
+    (("-ub", "--ubatch-size"), "n_ubatch", "physical batch size (default 512)"),
+    (("-fa", "--flash-attn"), "flash_attn", "flash attention: 0, 1 or auto (default auto)"),
+    (("-ctk", "--cache-type-k"), "type_k", "KV cache type of K: f16, q8_0, ... (default f16)"),
+    (("-ctv", "--cache-type-v"), "type_v", "KV cache type of V (default f16)"),
+]
+SWEEP_ARGUMENTS: list[Option] = [
+    *(option(*names, dest=dest, default=None, help=text) for names, dest, text in SWEEP_OPTIONS),
+    option("-r", "--repetitions", type=int, default=5, help="recorded runs per configuration"),
+    option("--warmup", type=int, default=1, help="unrecorded runs per configuration (default 1)"),
+    option("--text", action="store_true", help="a text progress line instead of widgets"),
+    option("-o", "--out", default=None, help="also store the result in this variable"),
+]
+
+
+def _sweep_params(args: Namespace, session: Session) -> dict[str, Any]:
+    """The sweep parameters the options give (llama-bench's list and range syntax), defaults left out."""
+    from .sweep import parse_flash_attn, parse_int_list
+
+    params: dict[str, Any] = {}
+    for _, dest, _ in SWEEP_OPTIONS:
+        text = getattr(args, dest)
+        if text is None:
+            continue
+        if dest == "flash_attn":
+            params[dest] = parse_flash_attn(text)
+        elif dest in ("model", "backend", "type_k", "type_v"):
+            params[dest] = [part.strip() for part in text.split(",") if part.strip()]
+        else:
+            params[dest] = parse_int_list(text)
+    local = session.backend
+    source = local.source if local is not None and local.is_loaded() else None
+    if "model" not in params and isinstance(source, LlmConfig):
+        params["model"] = [str(source.model_path)]
+    return params
+
+
+def _check_out_name(name: Optional[str]) -> None:
+    if name is not None and not name.isidentifier():
+        raise UsageError(f"-o needs a Python variable name, got {name!r}")
 
 
 def _with_sampling_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -192,12 +244,17 @@ class XybridMagics(Magics):
     def _models(self, args: Namespace) -> Table:
         return Table(MODELS_HEADER, [catalog_row(entry) for entry in CATALOG.values()])
 
-    @subcommand("history", "a table of every run of the session",
-                option("--clear", action="store_true", help="forget every recorded run"))
-    def _history(self, args: Namespace) -> Optional[Table]:
+    @subcommand("history", "a table of every run of the session (--df: a pandas DataFrame)",
+                option("--clear", action="store_true", help="forget every recorded run"),
+                option("--df", action="store_true", help="return the runs as a pandas DataFrame (assignable)"))
+    def _history(self, args: Namespace) -> Any:
         if args.clear:
             print(f"Forgot {self.session.clear_history()} run(s).")
             return None
+        if args.df:
+            from .frames import history_frame
+
+            return history_frame(self.session.history)
         return history_table(self.session.history)
 
     @subcommand("export", "write the history to .json (every figure, per-chunk timings) or .csv (a row per run)",
@@ -226,6 +283,54 @@ class XybridMagics(Magics):
         print(f"route: {self.session.route} (local: run here; remote: the server; "
               "auto: here when a local model is loaded and the prompt fits, else remote, "
               "and a local failure falls back to remote once)")
+
+    @subcommand("sweep", "llama-bench's pp and tg tests for every combination of the options, live",
+                *SWEEP_ARGUMENTS)
+    def _sweep(self, args: Namespace) -> Any:
+        from .sweep import expand, sweep
+
+        _check_out_name(args.out)
+        params = _sweep_params(args, self.session)
+        total = len(expand(params)) * (max(args.repetitions, 0) + max(args.warmup, 0))
+        view = self._sweep_view(args.text, "sweep", total)
+        result = sweep(repetitions=args.repetitions, warmup=args.warmup, sampling=self.session.defaults,
+                       on_progress=view.on_progress, **params)
+        view.finish(result)
+        self.shell.user_ns[SWEEP_OUTPUT_NAME] = result
+        if args.out:
+            self.shell.user_ns[args.out] = result
+        return None if view.shows_result else result
+
+    @subcommand("compare", "a paired A/B: the sweep's options, exactly one with two values (e.g. -t 1,2)",
+                *SWEEP_ARGUMENTS)
+    def _compare(self, args: Namespace) -> Any:
+        from .compare import compare
+
+        _check_out_name(args.out)
+        params = _sweep_params(args, self.session)
+        varied = [name for name, values in params.items() if name != "model" and len(values) > 1]
+        if "model" in params and len(params["model"]) > 1:
+            varied.append("model")
+        if len(varied) != 1 or len(params[varied[0]]) != 2:
+            raise UsageError("%xybrid compare needs exactly one option with two values, A and B: e.g. -t 1,2")
+        name = varied[0]
+        a_value, b_value = params.pop(name)
+        view = self._sweep_view(args.text, f"compare {name}={a_value} vs {b_value}",
+                                2 * (max(args.repetitions, 0) + max(args.warmup, 0)))
+        result = compare({name: a_value}, {name: b_value}, repetitions=args.repetitions, warmup=args.warmup,
+                         sampling=self.session.defaults, on_progress=view.on_progress, **params)
+        view.finish(result)
+        self.shell.user_ns[COMPARE_OUTPUT_NAME] = result
+        if args.out:
+            self.shell.user_ns[args.out] = result
+        return result
+
+    def _sweep_view(self, text: bool, title: str, total_runs: int) -> Any:
+        from .widgets.sweep_view import SweepLiveView, TextProgress
+
+        if not _widgets_wanted(self.shell, text):
+            return TextProgress(title)
+        return SweepLiveView(title, total_runs)
 
     # -- %%generate ------------------------------------------------------------------------------
     @cell_magic

@@ -19,7 +19,8 @@ from xybrid_notebook.errors import BackendUnavailable
 CORE_MODULES = [
     "xybrid_notebook.types", "xybrid_notebook.metrics", "xybrid_notebook.models",
     "xybrid_notebook.backends", "xybrid_notebook.backends.llama_cpp", "xybrid_notebook.backends.mistralrs",
-    "xybrid_notebook.session",
+    "xybrid_notebook.session", "xybrid_notebook.sweep", "xybrid_notebook.sweep_stats", "xybrid_notebook.sweep_export",
+    "xybrid_notebook.backends.llama_bench_tests", "xybrid_notebook.compare", "xybrid_notebook.frames",
 ]
 UI_MODULES = ["IPython", "ipywidgets", "plotly", "anywidget", "llama_cpp", "mistralrs"]
 

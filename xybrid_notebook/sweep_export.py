@@ -1,0 +1,82 @@
+"""llama-bench-compatible exports of a sweep: `-o json` objects and the markdown table.
+
+llama-bench reports pp and tg as separate tests (`pp512`, `tg128`, `@ d1024` for a
+depth); each object carries `avg_ns`, `stddev_ns`, `avg_ts`, `stddev_ts`,
+`samples_ns` and `samples_ts` under llama-bench's own field names. Fields
+llama-bench has and a sweep does not know (build commit, GPU info) are left out.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from datetime import datetime, timezone
+from typing import Any, Optional, Sequence
+
+from .sweep import ConfigResult
+
+_KV_NAMES = {"flash_attn": {None: -1, False: 0, True: 1}}  # llama.cpp's enum: auto -1, disabled 0, enabled 1
+
+
+def _tests(result: ConfigResult) -> list[tuple[str, int, list[float]]]:
+    """(name, tokens, rates) for the pp and the tg test of one configuration."""
+    c, tests = result.config, []
+    if c.n_prompt:
+        tests.append(("pp", c.n_prompt, [v for v in result.figure("pp_tps") if v]))
+    if c.n_gen:
+        tests.append(("tg", c.n_gen, [v for v in result.figure("tg_tps") if v]))
+    return tests
+
+
+def _sd(values: Sequence[float]) -> float:
+    return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def llama_bench_json(results: Sequence[ConfigResult]) -> str:
+    """A JSON array like `llama-bench -o json`'s, one object per pp or tg test."""
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    objects: list[dict[str, Any]] = []
+    for r in results:
+        c = r.config
+        for kind, tokens, rates in _tests(r):
+            samples_ns = [int(round(tokens / rate * 1e9)) for rate in rates]
+            objects.append({
+                "model_filename": str(c.model) if c.model is not None else c.model_label,
+                "backends": "CPU" if c.backend_label in ("llama-cpp", "llamacpp") else c.backend_label,
+                "n_batch": c.n_batch, "n_ubatch": c.n_ubatch, "n_threads": r.threads_used,
+                "type_k": c.type_k, "type_v": c.type_v, "flash_attn": _KV_NAMES["flash_attn"][c.flash_attn],
+                "n_prompt": tokens if kind == "pp" else 0, "n_gen": tokens if kind == "tg" else 0,
+                "n_depth": c.depth, "test_time": now,
+                "avg_ns": int(statistics.mean(samples_ns)) if samples_ns else 0,
+                "stddev_ns": int(_sd(samples_ns)),
+                "avg_ts": statistics.mean(rates) if rates else 0.0, "stddev_ts": _sd(rates),
+                "samples_ns": samples_ns, "samples_ts": rates,
+            })
+    return json.dumps(objects, indent=2)
+
+
+def _value(result: ConfigResult, name: str) -> Any:
+    if name == "threads":
+        return result.threads_used
+    if name == "flash_attn":
+        return {None: "auto", False: "0", True: "1"}[result.config.flash_attn]
+    if name in ("backend", "model"):
+        return getattr(result.config, f"{name}_label")
+    return getattr(result.config, name)
+
+
+def llama_bench_markdown(results: Sequence[ConfigResult], swept: Optional[Sequence[str]] = None) -> str:
+    """llama-bench's table: model, backend, threads, the swept settings, test, `t/s` as mean ± sd."""
+    shown = ["model", "backend", "threads"] + [
+        name for name in (swept or ()) if name not in ("model", "backend", "threads", "n_prompt", "n_gen", "depth")
+    ]
+    header = shown + ["test", "t/s"]
+    rule = " | ".join("---:" if h == "t/s" else "---" for h in header)
+    lines = ["| " + " | ".join(header) + " |", f"| {rule} |"]
+    for r in results:
+        for kind, tokens, rates in _tests(r):
+            depth = f" @ d{r.config.depth}" if r.config.depth else ""
+            rate = f"{statistics.mean(rates):.2f} ± {_sd(rates):.2f}" if rates else "–"
+            cells = [str(_value(r, name)) for name in shown] + [f"{kind}{tokens}{depth}", rate]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
