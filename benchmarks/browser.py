@@ -24,9 +24,10 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 import nbformat
 import psutil
@@ -35,8 +36,15 @@ from .common import PROMPT
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 N_TOKENS, THREADS = 200, 2
 RESULT = "bench_result.json"
 
@@ -61,9 +69,12 @@ _j.dump({{'variant': {variant!r}, 'ttft': _o.ttft_ms, 'decode': _o.decode_tps, '
          'last_token_wall': getattr(__import__('xybrid_notebook.live').live, '_last_token_wall', None)}},
         open({result!r}, 'w'))"""
 VARIANTS = {
-    "a_backend": _HEAD + f"_o = _b.generate_raw_streaming({PROMPT!r}, _G(max_tokens={N_TOKENS}, temperature=0), lambda t: None)",
-    "b_no_plot": _HEAD + f"get_ipython().run_cell_magic('generate', '-n {N_TOKENS} -t 0 --raw --no-plot', {PROMPT!r})\n_o = _xybrid_last",
-    "c_full": _HEAD + f"get_ipython().run_cell_magic('generate', '-n {N_TOKENS} -t 0 --raw', {PROMPT!r})\n_o = _xybrid_last",
+    "a_backend": _HEAD
+    + f"_o = _b.generate_raw_streaming({PROMPT!r}, _G(max_tokens={N_TOKENS}, temperature=0), lambda t: None)",
+    "b_no_plot": _HEAD
+    + f"get_ipython().run_cell_magic('generate', '-n {N_TOKENS} -t 0 --raw --no-plot', {PROMPT!r})\n_o = _xybrid_last",
+    "c_full": _HEAD
+    + f"get_ipython().run_cell_magic('generate', '-n {N_TOKENS} -t 0 --raw', {PROMPT!r})\n_o = _xybrid_last",
 }
 VARIANTS = {name: code + _TAIL.format(variant=name, result=RESULT) for name, code in VARIANTS.items()}
 
@@ -81,15 +92,38 @@ def jupyterlab(root: Path) -> Iterator[str]:
     settings = root / ".settings"
     (settings / "@jupyterlab" / "apputils-extension").mkdir(parents=True)
     (settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings").write_text(
-        json.dumps({"fetchNews": "false", "checkForUpdates": False}))
-    env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(settings), "HF_HUB_OFFLINE": "1",
-           "JUPYTERLAB_WORKSPACES_DIR": str(root / ".workspaces"), "JUPYTER_RUNTIME_DIR": str(root / ".runtime")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-         "--IdentityProvider.token=", "--ServerApp.password=", f"--ServerApp.root_dir={root}",
-         "--ServerApp.allow_root=True", "--LabApp.news_url=", "--LabApp.expose_app_in_browser=True"],
-        cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=open(root / "server.log", "w"), start_new_session=True,
+        json.dumps({"fetchNews": "false", "checkForUpdates": False})
     )
+    env = {
+        **os.environ,
+        "JUPYTERLAB_SETTINGS_DIR": str(settings),
+        "HF_HUB_OFFLINE": "1",
+        "JUPYTERLAB_WORKSPACES_DIR": str(root / ".workspaces"),
+        "JUPYTER_RUNTIME_DIR": str(root / ".runtime"),
+    }
+    with open(root / "server.log", "w") as server_log:  # the server keeps its own copy of the descriptor
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "jupyter",
+                "lab",
+                "--no-browser",
+                f"--port={port}",
+                "--ip=127.0.0.1",
+                "--IdentityProvider.token=",
+                "--ServerApp.password=",
+                f"--ServerApp.root_dir={root}",
+                "--ServerApp.allow_root=True",
+                "--LabApp.news_url=",
+                "--LabApp.expose_app_in_browser=True",
+            ],
+            cwd=root,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=server_log,
+            start_new_session=True,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -99,7 +133,9 @@ def jupyterlab(root: Path) -> Iterator[str]:
                 break
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("JupyterLab did not start: " + (root / "server.log").read_text()[-2000:])
+                    raise RuntimeError(
+                        "JupyterLab did not start: " + (root / "server.log").read_text()[-2000:]
+                    ) from None
                 time.sleep(0.3)
         yield url
     finally:
@@ -200,12 +236,30 @@ def _wait_idle(page: Any, timeout_ms: int = 300_000) -> None:
 def _demo_html_size() -> dict[str, Any]:
     """`make demo`'s command: execute the quickstart to HTML; its size and what its runs show."""
     with tempfile.TemporaryDirectory() as out:
-        subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "html", "--execute",
-                        str(REPO / "example_notebooks" / "01_quickstart.ipynb"), "--output-dir", out],
-                       check=True, capture_output=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "jupyter",
+                "nbconvert",
+                "--to",
+                "html",
+                "--execute",
+                str(REPO / "example_notebooks" / "01_quickstart.ipynb"),
+                "--output-dir",
+                out,
+            ],
+            check=True,
+            capture_output=True,
+            env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        )
         page = (Path(out) / "01_quickstart.html").read_text()
-    return {"bytes": len(page.encode()), "svg_charts": page.count('class="xybrid-svg"'),
-            "stats_rows": page.count('data-label="TTFT"'), "texts": page.count('class="xybrid-stream"')}
+    return {
+        "bytes": len(page.encode()),
+        "svg_charts": page.count('class="xybrid-svg"'),
+        "stats_rows": page.count('data-label="TTFT"'),
+        "texts": page.count('class="xybrid-stream"'),
+    }
 
 
 def browser_overhead(rounds: int = 5, demo: bool = True) -> dict[str, Any]:
@@ -220,8 +274,10 @@ def browser_overhead(rounds: int = 5, demo: bool = True) -> dict[str, Any]:
         with jupyterlab(root) as url, sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
             page = browser.new_page(viewport={"width": 1280, "height": 1400})
-            page.on("websocket", lambda ws: ws.on(
-                "framereceived", lambda payload: received.__setitem__(0, received[0] + len(payload))))
+            page.on(
+                "websocket",
+                lambda ws: ws.on("framereceived", lambda payload: received.__setitem__(0, received[0] + len(payload))),
+            )
             page.goto(f"{url}/lab/tree/bench.ipynb?reset")
             page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=60_000)
             _wait_idle(page, 120_000)
@@ -241,7 +297,9 @@ def browser_overhead(rounds: int = 5, demo: bool = True) -> dict[str, Any]:
                     _wait_idle(page)
                     page.wait_for_timeout(300)
                     seen = page.evaluate(STATIC_SEEN)
-                    run["final_shown_ms"] = (seen / 1000 - run["last_token_wall"]) * 1000 if seen and name == "c_full" else None
+                    run["final_shown_ms"] = (
+                        (seen / 1000 - run["last_token_wall"]) * 1000 if seen and name == "c_full" else None
+                    )
                     run["wire_bytes"] = received[0] - start_bytes
                     run["browser_cores"] = sampler.cores_between(run["w0"], run["w1"])
                     if round_index > 0:
@@ -251,12 +309,19 @@ def browser_overhead(rounds: int = 5, demo: bool = True) -> dict[str, Any]:
             browser.close()
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    summary: dict[str, Any] = {"rounds": rounds, "tokens": N_TOKENS, "threads": THREADS,
-                               "setup_wire_bytes": setup_bytes, "notebook_growth_bytes": growth}
+    summary: dict[str, Any] = {
+        "rounds": rounds,
+        "tokens": N_TOKENS,
+        "threads": THREADS,
+        "setup_wire_bytes": setup_bytes,
+        "notebook_growth_bytes": growth,
+    }
     for name, runs in results.items():
-        summary[name] = {key: statistics.median(r[key] for r in runs if r[key] is not None)
-                         for key in ("ttft", "decode", "p99", "tokens", "wire_bytes", "browser_cores", "final_shown_ms")
-                         if any(r[key] is not None for r in runs)}
+        summary[name] = {
+            key: statistics.median(r[key] for r in runs if r[key] is not None)
+            for key in ("ttft", "decode", "p99", "tokens", "wire_bytes", "browser_cores", "final_shown_ms")
+            if any(r[key] is not None for r in runs)
+        }
         summary[name]["runs"] = runs
     if demo:
         summary["demo_html"] = _demo_html_size()
@@ -278,44 +343,77 @@ def _notebook_growth(page: Any, root: Path) -> int:
     return with_output - path.stat().st_size
 
 
-TARGETS = {"decode": 0.95, "ttft_ms": 30.0, "p99_ms": 10.0, "cores": 0.08, "wire": 100_000, "growth": 50_000,
-           "demo": 6_000_000}
+TARGETS = {
+    "decode": 0.95,
+    "ttft_ms": 30.0,
+    "p99_ms": 10.0,
+    "cores": 0.08,
+    "wire": 100_000,
+    "growth": 50_000,
+    "demo": 6_000_000,
+}
 
 
 def rows(r: dict[str, Any]) -> list[str]:
     """The table lines for `make bench`."""
+
     def verdict(ok: bool) -> str:
         return "met" if ok else "MISSED"
 
     a, b, c = r["a_backend"], r["b_no_plot"], r["c_full"]
-    lines = [f"7. real browser (JupyterLab + headless Chromium, llama.cpp {r['threads']} threads, {r['tokens']} greedy "
-             f"tokens, medians of {r['rounds']} alternating rounds)"]
+    lines = [
+        f"7. real browser (JupyterLab + headless Chromium, llama.cpp {r['threads']} threads, {r['tokens']} greedy "
+        f"tokens, medians of {r['rounds']} alternating rounds)"
+    ]
     for label, v in (("(a) backend, no-op callback", a), ("(b) %%generate --no-plot", b), ("(c) %%generate", c)):
-        lines.append(f"   {label:<28} decode {v['decode']:.1f} tok/s, TTFT {v['ttft']:.1f} ms, p99 {v['p99']:.1f} ms, "
-                     f"browser {v.get('browser_cores', float('nan')):.3f} cores, {v['wire_bytes'] / 1000:.1f} kB received")
+        lines.append(
+            f"   {label:<28} decode {v['decode']:.1f} tok/s, TTFT {v['ttft']:.1f} ms, p99 {v['p99']:.1f} ms, "
+            f"browser {v.get('browser_cores', float('nan')):.3f} cores, {v['wire_bytes'] / 1000:.1f} kB received"
+        )
     ratio = c["decode"] / a["decode"]
-    lines.append(f"   decode c/a {ratio:.3f} (target >= {TARGETS['decode']}: {verdict(ratio >= TARGETS['decode'])}); "
-                 f"b/a {b['decode'] / a['decode']:.3f}")
+    lines.append(
+        f"   decode c/a {ratio:.3f} (target >= {TARGETS['decode']}: {verdict(ratio >= TARGETS['decode'])}); "
+        f"b/a {b['decode'] / a['decode']:.3f}"
+    )
     ttft = c["ttft"] - a["ttft"]
-    lines.append(f"   TTFT excess c-a {ttft:+.1f} ms (target <= {TARGETS['ttft_ms']:.0f}: {verdict(ttft <= TARGETS['ttft_ms'])}); "
-                 f"b-a {b['ttft'] - a['ttft']:+.1f} ms")
+    lines.append(
+        f"   TTFT excess c-a {ttft:+.1f} ms "
+        f"(target <= {TARGETS['ttft_ms']:.0f}: {verdict(ttft <= TARGETS['ttft_ms'])}); "
+        f"b-a {b['ttft'] - a['ttft']:+.1f} ms"
+    )
     p99 = c["p99"] - a["p99"]
-    lines.append(f"   p99 gap excess c-a {p99:+.1f} ms (target <= {TARGETS['p99_ms']:.0f}: {verdict(p99 <= TARGETS['p99_ms'])}); "
-                 f"b-a {b['p99'] - a['p99']:+.1f} ms")
+    lines.append(
+        f"   p99 gap excess c-a {p99:+.1f} ms "
+        f"(target <= {TARGETS['p99_ms']:.0f}: {verdict(p99 <= TARGETS['p99_ms'])}); "
+        f"b-a {b['p99'] - a['p99']:+.1f} ms"
+    )
     if "final_shown_ms" in c:
-        lines.append(f"   final state in the page {c['final_shown_ms']:.0f} ms after the last token reached the view "
-                     f"(target <= 100: {verdict(c['final_shown_ms'] <= 100)})")
+        lines.append(
+            f"   final state in the page {c['final_shown_ms']:.0f} ms after the last token reached the view "
+            f"(target <= 100: {verdict(c['final_shown_ms'] <= 100)})"
+        )
     cores = c.get("browser_cores", float("nan"))
-    lines.append(f"   browser CPU during (c) {cores:.3f} cores (target <= {TARGETS['cores']}: {verdict(cores <= TARGETS['cores'])})")
-    lines.append(f"   wire bytes for a new run view after the first in the page {c['wire_bytes']:,} "
-                 f"(target <= {TARGETS['wire']:,}: {verdict(c['wire_bytes'] <= TARGETS['wire'])}); "
-                 f"once per page at %load_ext (plotly.js) {r['setup_wire_bytes']:,}")
+    lines.append(
+        f"   browser CPU during (c) {cores:.3f} cores "
+        f"(target <= {TARGETS['cores']}: {verdict(cores <= TARGETS['cores'])})"
+    )
+    lines.append(
+        f"   wire bytes for a new run view after the first in the page {c['wire_bytes']:,} "
+        f"(target <= {TARGETS['wire']:,}: {verdict(c['wire_bytes'] <= TARGETS['wire'])}); "
+        f"once per page at %load_ext (plotly.js) {r['setup_wire_bytes']:,}"
+    )
     g = r["notebook_growth_bytes"]
-    lines.append(f"   saved notebook growth per run {g:,} bytes (target <= {TARGETS['growth']:,}: {verdict(g <= TARGETS['growth'])})")
+    lines.append(
+        f"   saved notebook growth per run {g:,} bytes "
+        f"(target <= {TARGETS['growth']:,}: {verdict(g <= TARGETS['growth'])})"
+    )
     if "demo_html" in r:
         d = r["demo_html"]
-        lines.append(f"   make demo HTML {d['bytes']:,} bytes (target <= {TARGETS['demo']:,}: {verdict(d['bytes'] <= TARGETS['demo'])}); "
-                     f"{d['svg_charts']} charts, {d['stats_rows']} stats rows, {d['texts']} texts")
+        lines.append(
+            f"   make demo HTML {d['bytes']:,} bytes "
+            f"(target <= {TARGETS['demo']:,}: {verdict(d['bytes'] <= TARGETS['demo'])}); "
+            f"{d['svg_charts']} charts, {d['stats_rows']} stats rows, {d['texts']} texts"
+        )
     return lines
 
 

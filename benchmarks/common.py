@@ -6,8 +6,9 @@ import os
 import platform
 import statistics
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence
+from typing import Optional
 
 # The benchmarks measure the pretrained Gemma 3 270M (the README tables); named, not the default.
 BENCH_MODEL = "gemma3-270m"
@@ -41,7 +42,9 @@ def time_stream(chunks: Sequence[object] | object, tokens_of: Callable[[object],
     return StreamTiming(ttft, decode, len(stamps))
 
 
-def alternate(rounds: int, runs: dict[str, Callable[[], StreamTiming]], warmup: int = 1) -> dict[str, list[StreamTiming]]:
+def alternate(
+    rounds: int, runs: dict[str, Callable[[], StreamTiming]], warmup: int = 1
+) -> dict[str, list[StreamTiming]]:
     """Run each variant in turn (A, B, C, A, B, C, ...) after `warmup` rounds that are discarded."""
     results: dict[str, list[StreamTiming]] = {name: [] for name in runs}
     for round_index in range(warmup + rounds):
@@ -61,8 +64,12 @@ def median(values: Sequence[Optional[float]]) -> Optional[float]:
 def summarize(results: dict[str, list[StreamTiming]]) -> dict[str, dict[str, Optional[float]]]:
     """Median TTFT and decode rate per variant."""
     return {
-        name: {"ttft_ms": median([t.ttft_ms for t in runs]), "decode_tps": median([t.decode_tps for t in runs]),
-               "engine_decode_tps": median([t.engine_decode_tps for t in runs]), "runs": len(runs)}
+        name: {
+            "ttft_ms": median([t.ttft_ms for t in runs]),
+            "decode_tps": median([t.decode_tps for t in runs]),
+            "engine_decode_tps": median([t.engine_decode_tps for t in runs]),
+            "runs": len(runs),
+        }
         for name, runs in results.items()
     }
 
@@ -76,5 +83,10 @@ def machine() -> dict[str, object]:
     except OSError:
         pass
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return {"cores": os.cpu_count(), "cpu": cpu, "memory_gib": round(memory, 1), "python": platform.python_version(),
-            "platform": platform.platform()}
+    return {
+        "cores": os.cpu_count(),
+        "cpu": cpu,
+        "memory_gib": round(memory, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }

@@ -53,8 +53,14 @@ def per_chunk_cost(n: int = N_CHUNKS) -> dict[str, Any]:
     engine = _per_chunk_us(engine_only, n)
     core_us = _per_chunk_us(core, n)
     dash_us = _per_chunk_us(with_dashboard, n)
-    return {"chunks": n, "engine_loop_us": engine, "core_us": core_us - engine, "core_and_dashboard_us": dash_us - engine,
-            "target_core_us": 5.0, "target_dashboard_us": 20.0}
+    return {
+        "chunks": n,
+        "engine_loop_us": engine,
+        "core_us": core_us - engine,
+        "core_and_dashboard_us": dash_us - engine,
+        "target_core_us": 5.0,
+        "target_dashboard_us": 20.0,
+    }
 
 
 def bytes_per_chunk(n: int = 1_000_000) -> dict[str, Any]:

@@ -40,9 +40,16 @@ class BenchKernel:
             kind = msg["msg_type"]
             if kind in ("comm_msg", "comm_open"):
                 data = msg["content"].get("data") or {}
-                result.comm_messages.append({"t": time.monotonic(), "type": kind, "bytes": _size(msg),
-                                             "comm_id": msg["content"].get("comm_id"), "method": data.get("method"),
-                                             "keys": sorted(data.get("state", {}).keys())})
+                result.comm_messages.append(
+                    {
+                        "t": time.monotonic(),
+                        "type": kind,
+                        "bytes": _size(msg),
+                        "comm_id": msg["content"].get("comm_id"),
+                        "method": data.get("method"),
+                        "keys": sorted(data.get("state", {}).keys()),
+                    }
+                )
             elif kind == "stream":
                 stdout.append(msg["content"]["text"])
             elif kind == "error":

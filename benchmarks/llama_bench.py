@@ -28,8 +28,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from xybrid_notebook import resolve_model, sweep  # noqa: E402
-from xybrid_notebook.models import cache_dir  # noqa: E402
+from xybrid_notebook import resolve_model, sweep
+from xybrid_notebook.models import cache_dir
 
 
 def _build_root() -> Path:
@@ -49,15 +49,31 @@ def build_llama_bench() -> Path:
     root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         spec = f"llama-cpp-python=={version('llama_cpp_python')}"
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", spec,
-                        "-d", tmp], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", spec, "-d", tmp],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         sdist = next(Path(tmp).glob("llama_cpp_python-*.tar.gz"))
         with tarfile.open(sdist) as archive:
             archive.extractall(root / "sdist", filter="data")
     source = next((root / "sdist").glob("llama_cpp_python-*/vendor/llama.cpp"))
     build = root / "build"
-    subprocess.run(["cmake", "-S", str(source), "-B", str(build), "-DGGML_NATIVE=ON", "-DCMAKE_BUILD_TYPE=Release",
-                    "-DLLAMA_CURL=OFF", "-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_SERVER=OFF"], check=True)
+    subprocess.run(
+        [
+            "cmake",
+            "-S",
+            str(source),
+            "-B",
+            str(build),
+            "-DGGML_NATIVE=ON",
+            "-DCMAKE_BUILD_TYPE=Release",
+            "-DLLAMA_CURL=OFF",
+            "-DLLAMA_BUILD_TESTS=OFF",
+            "-DLLAMA_BUILD_SERVER=OFF",
+        ],
+        check=True,
+    )
     subprocess.run(["cmake", "--build", str(build), "--target", "llama-bench", "-j2"], check=True)
     return _cached_binary()
 
@@ -74,9 +90,24 @@ def find_llama_bench() -> Path:
 def run_llama_bench(binary: Path, model: Path, threads: int, n_prompt: int, n_gen: int, reps: int) -> dict[str, float]:
     """llama-bench's mean t/s of its pp and tg tests (its own warm-up included)."""
     done = subprocess.run(
-        [str(binary), "-m", str(model), "-t", str(threads), "-p", str(n_prompt), "-n", str(n_gen), "-r", str(reps),
-         "-o", "json"],
-        check=True, capture_output=True, text=True,
+        [
+            str(binary),
+            "-m",
+            str(model),
+            "-t",
+            str(threads),
+            "-p",
+            str(n_prompt),
+            "-n",
+            str(n_gen),
+            "-r",
+            str(reps),
+            "-o",
+            "json",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     tests = json.loads(done.stdout)
     return {("pp" if t["n_prompt"] else "tg"): float(t["avg_ts"]) for t in tests}
@@ -84,8 +115,11 @@ def run_llama_bench(binary: Path, model: Path, threads: int, n_prompt: int, n_ge
 
 def run_ours(model: Path, threads: int, n_prompt: int, n_gen: int, reps: int) -> dict[str, float]:
     """Our sweep's pp_tps_mean and tg_tps_mean for the same test."""
-    row = sweep(model=str(model), threads=threads, n_prompt=n_prompt, n_gen=n_gen, repetitions=reps,
-                warmup=1).to_pandas().iloc[0]
+    row = (
+        sweep(model=str(model), threads=threads, n_prompt=n_prompt, n_gen=n_gen, repetitions=reps, warmup=1)
+        .to_pandas()
+        .iloc[0]
+    )
     return {"pp": float(row["pp_tps_mean"]), "tg": float(row["tg_tps_mean"])}
 
 
@@ -108,8 +142,17 @@ def compare_with_llama_bench(
                     side[test].append(figures[test])
         for test, size in (("pp", n_prompt), ("tg", n_gen)):
             a, b = statistics.mean(theirs[test]), statistics.mean(ours[test])
-            rows.append({"threads": t, "test": f"{test}{size}", "llama_bench_tps": a, "ours_tps": b,
-                         "ratio": b / a, "rounds_llama_bench": theirs[test], "rounds_ours": ours[test]})
+            rows.append(
+                {
+                    "threads": t,
+                    "test": f"{test}{size}",
+                    "llama_bench_tps": a,
+                    "ours_tps": b,
+                    "ratio": b / a,
+                    "rounds_llama_bench": theirs[test],
+                    "rounds_ours": ours[test],
+                }
+            )
     return rows
 
 
@@ -122,12 +165,15 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
-    rows = compare_with_llama_bench([int(t) for t in args.threads.split(",")], args.n_prompt, args.n_gen, args.reps,
-                                    args.rounds)
+    rows = compare_with_llama_bench(
+        [int(t) for t in args.threads.split(",")], args.n_prompt, args.n_gen, args.reps, args.rounds
+    )
     print(f"{'threads':>7}  {'test':>6}  {'llama-bench t/s':>15}  {'ours t/s':>9}  {'ours/theirs':>11}")
     for r in rows:
-        print(f"{r['threads']:>7}  {r['test']:>6}  {r['llama_bench_tps']:>15.2f}  {r['ours_tps']:>9.2f}  "
-              f"{r['ratio']:>11.3f}")
+        print(
+            f"{r['threads']:>7}  {r['test']:>6}  {r['llama_bench_tps']:>15.2f}  {r['ours_tps']:>9.2f}  "
+            f"{r['ratio']:>11.3f}"
+        )
     print(json.dumps(rows))
 
 

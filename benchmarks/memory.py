@@ -27,6 +27,11 @@ def rss_over_generations(runs: int = 200, tokens: int = 8) -> dict[str, Any]:
     release_native_memory()
     after = process.memory_info().rss
     session.unload()
-    return {"runs": runs, "tokens_per_run": tokens, "rss_growth_mb": (after - before) / 2**20,
-            "rss_growth_before_trim_mb": (untrimmed - before) / 2**20,
-            "history_length": len(session.history), "target_mb": 50}
+    return {
+        "runs": runs,
+        "tokens_per_run": tokens,
+        "rss_growth_mb": (after - before) / 2**20,
+        "rss_growth_before_trim_mb": (untrimmed - before) / 2**20,
+        "history_length": len(session.history),
+        "target_mb": 50,
+    }

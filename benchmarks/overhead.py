@@ -34,8 +34,11 @@ def _bare_mistral(backend: Any) -> StreamTiming:
     from xybrid_notebook.chat_format import RAW_ROLE
 
     request = mistralrs.ChatCompletionRequest(
-        model="default", messages=[{"role": RAW_ROLE, "content": backend.format_prompt(PROMPT)}], max_tokens=N_TOKENS,
-        temperature=0.0, stream=True,
+        model="default",
+        messages=[{"role": RAW_ROLE, "content": backend.format_prompt(PROMPT)}],
+        max_tokens=N_TOKENS,
+        temperature=0.0,
+        stream=True,
     )
     usage: list[Any] = []
 
@@ -58,7 +61,9 @@ _xybrid_backend = get_ipython().find_magic('xybrid').__self__.session.backend
 _xybrid_backend.reset_cache()
 get_ipython().run_cell_magic('generate', '-n {n} -t 0 --raw', {prompt!r})
 """
-KERNEL_FIGURES = "{'ttft': _xybrid_last.ttft_ms, 'decode': _xybrid_last.decode_tps, 'chunks': _xybrid_last.emitted_chunks}"
+KERNEL_FIGURES = (
+    "{'ttft': _xybrid_last.ttft_ms, 'decode': _xybrid_last.decode_tps, 'chunks': _xybrid_last.emitted_chunks}"
+)
 
 
 def _full_path(kernel: BenchKernel) -> StreamTiming:
@@ -72,8 +77,10 @@ def _full_path(kernel: BenchKernel) -> StreamTiming:
 def _truth(outputs: list[Any]) -> dict[str, Any]:
     ratios = [o.decode_tps / o.engine_decode_tps for o in outputs if o.decode_tps and o.engine_decode_tps]
     residue = [abs(o.ttft_ms + sum(o.inter_chunk_ms) - o.generation_time_ms) for o in outputs]
-    return {"client_over_engine_decode": sorted(ratios)[len(ratios) // 2] if ratios else None,
-            "max_gaps_plus_ttft_vs_generation_time_ms": max(residue) if residue else None}
+    return {
+        "client_over_engine_decode": sorted(ratios)[len(ratios) // 2] if ratios else None,
+        "max_gaps_plus_ttft_vs_generation_time_ms": max(residue) if residue else None,
+    }
 
 
 def llama_overhead(rounds: int = 5) -> dict[str, Any]:
@@ -87,11 +94,14 @@ def llama_overhead(rounds: int = 5) -> dict[str, Any]:
         if setup.status != "ok":
             raise RuntimeError(setup.error)
         outputs: list[Any] = []
-        results = alternate(rounds, {
-            "a_bare": lambda: _bare_llama(backend),
-            "b_backend": lambda: _ours(backend, outputs),
-            "c_full_kernel": lambda: _full_path(kernel),
-        })
+        results = alternate(
+            rounds,
+            {
+                "a_bare": lambda: _bare_llama(backend),
+                "b_backend": lambda: _ours(backend, outputs),
+                "c_full_kernel": lambda: _full_path(kernel),
+            },
+        )
     finally:
         kernel.close()
         backend.unload()
@@ -104,7 +114,9 @@ def mistral_overhead(rounds: int = 5) -> dict[str, Any]:
     backend.load(LlmConfig(resolve_model(BENCH_MODEL)))
     outputs: list[Any] = []
     try:
-        results = alternate(rounds, {"a_bare": lambda: _bare_mistral(backend), "b_backend": lambda: _ours(backend, outputs)})
+        results = alternate(
+            rounds, {"a_bare": lambda: _bare_mistral(backend), "b_backend": lambda: _ours(backend, outputs)}
+        )
     finally:
         backend.unload()
     return {**summarize(results), "truth": _truth(outputs)}

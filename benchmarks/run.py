@@ -6,22 +6,23 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from benchmarks.browser import browser_overhead  # noqa: E402
-from benchmarks.browser import rows as browser_rows  # noqa: E402
-from benchmarks.common import machine  # noqa: E402
-from benchmarks.core_cost import bytes_per_chunk, per_chunk_cost  # noqa: E402
-from benchmarks.memory import rss_over_generations  # noqa: E402
-from benchmarks.overhead import llama_overhead, mistral_overhead  # noqa: E402
-from benchmarks.side_by_side import side_by_side  # noqa: E402
-from benchmarks.traffic import widget_traffic  # noqa: E402
+from benchmarks.browser import browser_overhead
+from benchmarks.browser import rows as browser_rows
+from benchmarks.common import machine
+from benchmarks.core_cost import bytes_per_chunk, per_chunk_cost
+from benchmarks.memory import rss_over_generations
+from benchmarks.overhead import llama_overhead, mistral_overhead
+from benchmarks.side_by_side import side_by_side
+from benchmarks.traffic import widget_traffic
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 
@@ -61,8 +62,11 @@ def overhead_rows(name: str, result: dict[str, Any]) -> list[str]:
             f"= {_f(ratio, 3)} (target >= {target}: {_verdict(ratio and ratio >= target)}); "
             f"TTFT {_f(variant['ttft_ms'])} vs {_f(a['ttft_ms'])} ms, diff {_f(ttft_diff, 2)} ms "
             f"(target <= 2: {_verdict(ttft_diff <= 2)})"
-            + (f"; engine's own decode {_f(variant['engine_decode_tps'])} vs {_f(a['engine_decode_tps'])}"
-               if a.get("engine_decode_tps") else "")
+            + (
+                f"; engine's own decode {_f(variant['engine_decode_tps'])} vs {_f(a['engine_decode_tps'])}"
+                if a.get("engine_decode_tps")
+                else ""
+            )
         )
     return rows
 
@@ -75,35 +79,51 @@ def table(results: dict[str, Any]) -> str:
     lines += ["   " + r for r in overhead_rows("llama.cpp", results["llama_overhead"])]
     lines += ["   " + r for r in overhead_rows("mistral.rs", results["mistral_overhead"])]
     c = results["core_cost"]
-    lines.append(f"2. per-chunk cost over {c['chunks']} chunks: core {_f(c['core_us'], 2)} µs (target <= 5: "
-                 f"{_verdict(c['core_us'] <= 5)}), core + dashboard {_f(c['core_and_dashboard_us'], 2)} µs "
-                 f"(target <= 20: {_verdict(c['core_and_dashboard_us'] <= 20)}); engine loop itself {_f(c['engine_loop_us'], 2)} µs")
+    lines.append(
+        f"2. per-chunk cost over {c['chunks']} chunks: core {_f(c['core_us'], 2)} µs (target <= 5: "
+        f"{_verdict(c['core_us'] <= 5)}), core + dashboard {_f(c['core_and_dashboard_us'], 2)} µs "
+        f"(target <= 20: {_verdict(c['core_and_dashboard_us'] <= 20)}); "
+        f"engine loop itself {_f(c['engine_loop_us'], 2)} µs"
+    )
     t = results["traffic"]
     for label in ("short", "long"):
         run = t[label]
-        rate = (f"{_f(run['messages_per_second'])} comm messages/s over the run, set-up and final flush included "
-                f"(target <= 20: {_verdict(run['messages_per_second'] <= 20)})" if label == "long"
-                else f"{run['comm_messages']} comm messages in all (mostly set-up and the final flush)")
-        lines.append(f"3. widget traffic, {label} run: {run['chunks']} chunks at {_f(run['chunks_per_second'], 0)}/s "
-                     f"for {_f(run['seconds'], 2)} s: {rate}; largest flush (text + points) {run['max_bytes_per_flush']} bytes")
+        rate = (
+            f"{_f(run['messages_per_second'])} comm messages/s over the run, set-up and final flush included "
+            f"(target <= 20: {_verdict(run['messages_per_second'] <= 20)})"
+            if label == "long"
+            else f"{run['comm_messages']} comm messages in all (mostly set-up and the final flush)"
+        )
+        lines.append(
+            f"3. widget traffic, {label} run: {run['chunks']} chunks at {_f(run['chunks_per_second'], 0)}/s "
+            f"for {_f(run['seconds'], 2)} s: {rate}; largest flush (text + points) {run['max_bytes_per_flush']} bytes"
+        )
     grew = t["long"]["max_bytes_per_flush"] <= 1.2 * t["short"]["max_bytes_per_flush"]
     lines.append(f"   bytes per flush bounded (10x longer run, <= 1.2x bytes): {_verdict(grew)}")
     b, r = results["bytes_per_chunk"], results["rss"]
-    lines.append(f"4. memory: {_f(b['bytes_per_chunk'], 2)} bytes per chunk held ({_f(b['megabytes'], 1)} MB per million; "
-                 f"target <= 16: {_verdict(b['bytes_per_chunk'] <= 16)}); RSS growth over {r['runs']} generations "
-                 f"{_f(r['rss_growth_mb'])} MB (target < 50: {_verdict(r['rss_growth_mb'] < 50)})")
+    lines.append(
+        f"4. memory: {_f(b['bytes_per_chunk'], 2)} bytes per chunk held ({_f(b['megabytes'], 1)} MB per million; "
+        f"target <= 16: {_verdict(b['bytes_per_chunk'] <= 16)}); RSS growth over {r['runs']} generations "
+        f"{_f(r['rss_growth_mb'])} MB (target < 50: {_verdict(r['rss_growth_mb'] < 50)})"
+    )
     for name in ("llama_overhead", "mistral_overhead"):
         truth = results[name]["truth"]
-        lines.append(f"5. metric truth, {name.split('_')[0]}: client/engine decode {_f(truth['client_over_engine_decode'], 3)}; "
-                     f"max |TTFT + sum(gaps) - generation_time| {_f(truth['max_gaps_plus_ttft_vs_generation_time_ms'], 3)} ms "
-                     f"(target <= 1: {_verdict(truth['max_gaps_plus_ttft_vs_generation_time_ms'] <= 1)})")
+        lines.append(
+            f"5. metric truth, {name.split('_')[0]}: client/engine decode {_f(truth['client_over_engine_decode'], 3)}; "
+            f"max |TTFT + sum(gaps) - generation_time| {_f(truth['max_gaps_plus_ttft_vs_generation_time_ms'], 3)} ms "
+            f"(target <= 1: {_verdict(truth['max_gaps_plus_ttft_vs_generation_time_ms'] <= 1)})"
+        )
     lines.append("6. backends side by side (cold cache, 32 greedy tokens)")
-    lines.append(f"   {'backend':<10} {'prompt':>6} {'engine':>7} {'TTFT ms':>9} {'decode':>8} {'prefill':>8} "
-                 f"{'eng.dec':>8} {'eng.pre':>8}")
+    lines.append(
+        f"   {'backend':<10} {'prompt':>6} {'engine':>7} {'TTFT ms':>9} {'decode':>8} {'prefill':>8} "
+        f"{'eng.dec':>8} {'eng.pre':>8}"
+    )
     for row in results["side_by_side"]:
-        lines.append(f"   {row['backend']:<10} {row['prompt_tokens_llama']:>6} {row['prompt_tokens_engine']:>7} "
-                     f"{_f(row['ttft_ms']):>9} {_f(row['decode_tps']):>8} {_f(row['prefill_tps']):>8} "
-                     f"{_f(row['engine_decode_tps']):>8} {_f(row['engine_prefill_tps']):>8}")
+        lines.append(
+            f"   {row['backend']:<10} {row['prompt_tokens_llama']:>6} {row['prompt_tokens_engine']:>7} "
+            f"{_f(row['ttft_ms']):>9} {_f(row['decode_tps']):>8} {_f(row['prefill_tps']):>8} "
+            f"{_f(row['engine_decode_tps']):>8} {_f(row['engine_prefill_tps']):>8}"
+        )
     if "browser" in results:
         lines += browser_rows(results["browser"])
     return "\n".join(lines)
@@ -114,7 +134,9 @@ def main() -> int:
     results: dict[str, Any] = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": machine(),
-        "versions": {p: version(p) for p in ("xybrid_notebook", "llama-cpp-python", "mistralrs", "ipywidgets", "plotly")},
+        "versions": {
+            p: version(p) for p in ("xybrid_notebook", "llama-cpp-python", "mistralrs", "ipywidgets", "plotly")
+        },
     }
     results["core_cost"] = _step("per-chunk cost of the core", per_chunk_cost)
     results["bytes_per_chunk"] = _step("bytes per chunk", bytes_per_chunk)

@@ -41,9 +41,18 @@ def side_by_side(max_tokens: int = 32, repeats: dict[str, int] | None = None) ->
                 outs.append(backend.generate_raw(prompt, GenerationConfig(max_tokens=max_tokens, temperature=0)))
             outs.sort(key=lambda o: o.ttft_ms or 0)
             mid = outs[len(outs) // 2]
-            rows.append({"backend": name, "prompt_tokens_llama": n, "prompt_tokens_engine": mid.prompt_tokens,
-                         "cached": mid.prompt_cached_tokens, "ttft_ms": mid.ttft_ms, "decode_tps": mid.decode_tps,
-                         "prefill_tps": mid.prefill_tps, "engine_decode_tps": mid.engine_decode_tps,
-                         "engine_prefill_tps": mid.engine_prefill_tps})
+            rows.append(
+                {
+                    "backend": name,
+                    "prompt_tokens_llama": n,
+                    "prompt_tokens_engine": mid.prompt_tokens,
+                    "cached": mid.prompt_cached_tokens,
+                    "ttft_ms": mid.ttft_ms,
+                    "decode_tps": mid.decode_tps,
+                    "prefill_tps": mid.prefill_tps,
+                    "engine_decode_tps": mid.engine_decode_tps,
+                    "engine_prefill_tps": mid.engine_prefill_tps,
+                }
+            )
         backend.unload()
     return rows

@@ -19,7 +19,8 @@ from __future__ import annotations
 import io
 import statistics
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from xybrid_notebook import GenerationConfig, LlmConfig, create_backend, resolve_model
 from xybrid_notebook.backends.llama_cpp import default_thread_count

@@ -12,7 +12,8 @@ from xybrid_notebook.backends import register_backend
 from xybrid_notebook.backends.scripted import Script, ScriptedBackend
 """
 RUN = """
-register_backend('scripted', lambda: ScriptedBackend(Script(chunks=['tok '] * {n}, delays_s=[{delay}] * {n} if {delay} else ())))
+script = Script(chunks=['tok '] * {n}, delays_s=[{delay}] * {n} if {delay} else ())
+register_backend('scripted', lambda: ScriptedBackend(script))
 %xybrid load --backend scripted
 """
 GENERATE = "get_ipython().run_cell_magic('generate', '-n {n}', 'go')"

@@ -7,15 +7,15 @@ pretrained model most tests were written for; the `smollm2_*` fixtures are the i
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from xybrid_notebook import LlmConfig, create_backend, resolve_model  # noqa: E402
-from xybrid_notebook.backends.base import LlmBackend  # noqa: E402
+from xybrid_notebook import LlmConfig, create_backend, resolve_model
+from xybrid_notebook.backends.base import LlmBackend
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ from .backends import available_backends, create_backend, register_backend
 from .backends.base import LlmBackend, Requirement
 from .backends.gguf_file import GgufFileBackend
 from .backends.remote import RemoteSpec
+from .compare import CompareResult, compare
 from .errors import (
     BackendUnavailable,
     GenerationCancelled,
@@ -23,7 +24,6 @@ from .errors import (
     ModelNotLoaded,
     XybridError,
 )
-from .compare import CompareResult, compare
 from .frames import current_session
 from .models import CATALOG, DEFAULT_CHAT_MODEL, DEFAULT_MODEL, DEFAULT_RAW_MODEL, default_model_for, resolve_model
 from .sweep import DepthCurve, SweepResult, depth_curve, sweep

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Optional, Sequence
+from collections.abc import Sequence
+from typing import Optional
 
 from .errors import XybridError
 from .models import default_model_for
@@ -15,8 +16,10 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m xybrid_notebook", description=__doc__)
     parser.add_argument("prompt", nargs="?", default="The history of the bicycle began")
     parser.add_argument(
-        "--model", default=None,
-        help=f"catalog name or .gguf path (default: {default_model_for('raw')}, with --chat {default_model_for('chat')})",
+        "--model",
+        default=None,
+        help=f"catalog name or .gguf path (default: {default_model_for('raw')}, "
+        f"with --chat {default_model_for('chat')})",
     )
     parser.add_argument("--backend", default=DEFAULT_BACKEND, help="llama-cpp or mistralrs")
     parser.add_argument("-n", "--max-tokens", type=int, default=96)

@@ -6,8 +6,9 @@ side-by-side comparison feeds both engines exactly the same prompt.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import TYPE_CHECKING, Optional, Sequence
+from typing import TYPE_CHECKING, Optional
 
 from .errors import InvalidInput
 from .types import ChatMessage
@@ -88,7 +89,7 @@ CHATML_FALLBACK_TEMPLATE = (
 )
 
 
-def chat_template_for(explicit: Optional[str], header: "GgufHeader") -> str:
+def chat_template_for(explicit: Optional[str], header: GgufHeader) -> str:
     """The template to use: the one given, else the GGUF's own, else the fallback for its architecture."""
     return explicit or header.chat_template or fallback_template(header.architecture)
 
@@ -99,7 +100,7 @@ def fallback_template(architecture: str) -> str:
 
 
 def fallback_name(architecture: str) -> str:
-    """"Gemma" or "ChatML": which built-in template a file of this architecture without one gets."""
+    """ "Gemma" or "ChatML": which built-in template a file of this architecture without one gets."""
     return "Gemma" if architecture.startswith("gemma") else "ChatML"
 
 

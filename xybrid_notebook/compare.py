@@ -10,8 +10,9 @@ interval contains zero. Each side's run-to-run noise (SD, CV %) is shown too.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Union
+from typing import Any, Optional, Union
 
 from .backends.base import LlmBackend
 from .errors import InvalidInput
@@ -79,12 +80,24 @@ class CompareResult:
         rows = []
         for figure, label, _ in METRICS:
             d = self.differences[figure]
-            rows.append({
-                "metric": label, "a_mean": d.a.mean, "a_sd": d.a.sd, "a_cv_pct": d.a.cv_pct,
-                "b_mean": d.b.mean, "b_sd": d.b.sd, "b_cv_pct": d.b.cv_pct, "diff": d.diff,
-                "diff_ci95": d.diff_ci95, "diff_pct": d.diff_pct, "diff_pct_ci95": d.diff_pct_ci95,
-                "significant": d.significant, "pairs": d.n, "verdict": _verdict(figure, d),
-            })
+            rows.append(
+                {
+                    "metric": label,
+                    "a_mean": d.a.mean,
+                    "a_sd": d.a.sd,
+                    "a_cv_pct": d.a.cv_pct,
+                    "b_mean": d.b.mean,
+                    "b_sd": d.b.sd,
+                    "b_cv_pct": d.b.cv_pct,
+                    "diff": d.diff,
+                    "diff_ci95": d.diff_ci95,
+                    "diff_pct": d.diff_pct,
+                    "diff_pct_ci95": d.diff_pct_ci95,
+                    "significant": d.significant,
+                    "pairs": d.n,
+                    "verdict": _verdict(figure, d),
+                }
+            )
         return pd.DataFrame(rows)
 
     @property

@@ -6,18 +6,41 @@ import csv
 import io
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from .errors import InvalidInput
 from .session import RunRecord
 
 CSV_COLUMNS = [
-    "index", "started_at", "mode", "backend", "model_id", "execution_provider", "prompt",
-    "max_tokens", "temperature", "tokens_generated", "prompt_tokens", "prompt_cached_tokens",
-    "emitted_chunks", "generation_time_ms", "ttft_ms", "mean_itl_ms", "p50_itl_ms", "p95_itl_ms",
-    "p99_itl_ms", "decode_tps", "prefill_tps", "engine_decode_tps", "engine_prefill_tps",
-    "tokens_per_second", "finish_reason", "engine_settings", "other_cpu_cores_mean", "other_cpu_cores_peak",
+    "index",
+    "started_at",
+    "mode",
+    "backend",
+    "model_id",
+    "execution_provider",
+    "prompt",
+    "max_tokens",
+    "temperature",
+    "tokens_generated",
+    "prompt_tokens",
+    "prompt_cached_tokens",
+    "emitted_chunks",
+    "generation_time_ms",
+    "ttft_ms",
+    "mean_itl_ms",
+    "p50_itl_ms",
+    "p95_itl_ms",
+    "p99_itl_ms",
+    "decode_tps",
+    "prefill_tps",
+    "engine_decode_tps",
+    "engine_prefill_tps",
+    "tokens_per_second",
+    "finish_reason",
+    "engine_settings",
+    "other_cpu_cores_mean",
+    "other_cpu_cores_peak",
     "engine_cpu_cores_mean",
 ]
 FORMATS = (".json", ".csv")

@@ -23,7 +23,17 @@ DEFAULT_ALIGNMENT = 32
 
 # GGUF value types -> fixed byte size (None: string or array).
 _SCALAR_FORMATS: dict[int, str] = {
-    0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d",
+    0: "<B",
+    1: "<b",
+    2: "<H",
+    3: "<h",
+    4: "<I",
+    5: "<i",
+    6: "<f",
+    7: "<?",
+    10: "<Q",
+    11: "<q",
+    12: "<d",
 }
 _STRING, _ARRAY = 8, 9
 _TOKENS_KEY = "tokenizer.ggml.tokens"
@@ -285,4 +295,3 @@ def read_gguf_header(path: Path) -> GgufHeader:
         raise InvalidModelFile(f"{path} cannot be read: {exc.strerror or exc}") from None
     _VERDICTS[key] = header
     return header
-

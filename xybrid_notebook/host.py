@@ -41,7 +41,7 @@ def interference_note(other_cores_mean: Optional[float]) -> Optional[str]:
 class _Reading:
     __slots__ = ("wall", "system_busy", "own")
 
-    def __init__(self, process: "psutil.Process") -> None:
+    def __init__(self, process: psutil.Process) -> None:
         import psutil
 
         times = psutil.cpu_times()
@@ -64,7 +64,7 @@ class HostSampler:
         self._first: Optional[_Reading] = None
         self._other: list[float] = []
 
-    def start(self) -> "HostSampler":
+    def start(self) -> HostSampler:
         """Take the first reading and begin sampling."""
         self._first = previous = _Reading(self._process)
         self._stop.clear()

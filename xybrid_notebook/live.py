@@ -8,8 +8,9 @@ rate, and the finished run once at the end.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional, Protocol
+from typing import Optional, Protocol
 
 import numpy as np
 
@@ -174,7 +175,7 @@ class LiveRun:
     def delta(self) -> LiveDelta:
         """Everything new since the previous delta (and advance past it)."""
         n = len(self._pieces)
-        text = "".join(self._pieces[self._pieces_sent:])
+        text = "".join(self._pieces[self._pieces_sent :])
         start = self._chars_sent
         self._pieces_sent, self._chars_sent = n, start + len(text)
         index, gaps, rates = self._new_points(n) if self.plot else (_NO_POINTS, _NO_POINTS, _NO_POINTS)

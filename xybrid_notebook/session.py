@@ -8,9 +8,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from .backends import canonical_name, create_backend
 from .backends.base import LlmBackend, OnToken, Prompt
@@ -127,8 +128,14 @@ class Session:
 
     @staticmethod
     def _source_for(
-        backend: LlmBackend, model: Optional[str], context_length: int, n_threads: Optional[int],
-        n_gpu_layers: int, url: Optional[str], api_key_env: Optional[str], timeout_s: float,
+        backend: LlmBackend,
+        model: Optional[str],
+        context_length: int,
+        n_threads: Optional[int],
+        n_gpu_layers: int,
+        url: Optional[str],
+        api_key_env: Optional[str],
+        timeout_s: float,
     ) -> Any:
         """What `backend.load` takes: a `RemoteSpec` for a server, else an `LlmConfig` for a model file."""
         if backend.target == "remote":
@@ -253,8 +260,14 @@ class Session:
             return run(retry)
 
     def _run_on(
-        self, prompt: Prompt, mode: RunMode, text: str, config: GenerationConfig, callback: OnToken,
-        clock: Optional[ChunkClock], choice: RouteChoice,
+        self,
+        prompt: Prompt,
+        mode: RunMode,
+        text: str,
+        config: GenerationConfig,
+        callback: OnToken,
+        clock: Optional[ChunkClock],
+        choice: RouteChoice,
     ) -> GenerationOutput:
         backend = self.backends[choice.target]
         started_at = datetime.now()
@@ -274,8 +287,14 @@ class Session:
         return output
 
     def _record(
-        self, started_at: datetime, mode: RunMode, text: str, config: GenerationConfig, output: GenerationOutput,
-        choice: RouteChoice, load: Optional[HostLoad],
+        self,
+        started_at: datetime,
+        mode: RunMode,
+        text: str,
+        config: GenerationConfig,
+        output: GenerationOutput,
+        choice: RouteChoice,
+        load: Optional[HostLoad],
     ) -> None:
         output.route, output.route_reason = choice.target, choice.reason
         if load is not None:
@@ -309,7 +328,8 @@ class Session:
             "system_prompt": self.system_prompt,
             "chat_system_prompt": self.chat_system,
             "remote": f"{remote.model_id()} at {remote.describe_source()} ({remote.label()})"
-            if remote is not None and self._has("remote") else None,
+            if remote is not None and self._has("remote")
+            else None,
             "route": self.route,
             "chat_turns": len(self.conversation) // 2,
             "runs": len(self.history),

@@ -21,9 +21,10 @@ import json
 import math
 import re
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional, Protocol, Sequence, Union
+from typing import Any, Optional, Protocol, Union
 
 import numpy as np
 
@@ -38,13 +39,31 @@ from .types import GenerationConfig, GenerationOutput, LlmConfig
 
 #: Every parameter a sweep can vary, in column order.
 PARAMETERS = (
-    "backend", "model", "threads", "n_prompt", "n_gen", "depth", "n_batch", "n_ubatch", "flash_attn",
-    "type_k", "type_v",
+    "backend",
+    "model",
+    "threads",
+    "n_prompt",
+    "n_gen",
+    "depth",
+    "n_batch",
+    "n_ubatch",
+    "flash_attn",
+    "type_k",
+    "type_v",
 )
 #: llama-bench's defaults (threads None: every core this process may use).
 DEFAULTS: dict[str, Any] = {
-    "backend": "llama-cpp", "model": None, "threads": None, "n_prompt": 512, "n_gen": 128, "depth": 0,
-    "n_batch": 2048, "n_ubatch": 512, "flash_attn": None, "type_k": "f16", "type_v": "f16",
+    "backend": "llama-cpp",
+    "model": None,
+    "threads": None,
+    "n_prompt": 512,
+    "n_gen": 128,
+    "depth": 0,
+    "n_batch": 2048,
+    "n_ubatch": 512,
+    "flash_attn": None,
+    "type_k": "f16",
+    "type_v": "f16",
 }
 #: What a streaming backend (mistral.rs, a server, a scripted one) can vary.
 STREAMING_VARIES = frozenset({"backend", "model", "n_prompt", "n_gen"})
@@ -407,9 +426,17 @@ class ConfigResult:
         """The DataFrame row: configuration columns, then the figures (see docs/metrics.md)."""
         c = self.config
         row: dict[str, Any] = {
-            "backend": c.backend_label, "model": c.model_label, "threads": self.threads_used,
-            "n_prompt": c.n_prompt, "n_gen": c.n_gen, "depth": c.depth, "n_batch": c.n_batch, "n_ubatch": c.n_ubatch,
-            "flash_attn": c.flash_attn, "type_k": c.type_k, "type_v": c.type_v,
+            "backend": c.backend_label,
+            "model": c.model_label,
+            "threads": self.threads_used,
+            "n_prompt": c.n_prompt,
+            "n_gen": c.n_gen,
+            "depth": c.depth,
+            "n_batch": c.n_batch,
+            "n_ubatch": c.n_ubatch,
+            "flash_attn": c.flash_attn,
+            "type_k": c.type_k,
+            "type_v": c.type_v,
         }
         for name in ("pp_tps", "tg_tps"):
             s = self.summary(name)
@@ -420,14 +447,25 @@ class ConfigResult:
         row.update(itl_p50_ms=p50, itl_p95_ms=p95)
         row["sample_ms_per_token"] = self.summary("sample_ms_per_token").mean
         row["repetitions"] = len(self.repetitions)
-        row["samples"] = {name: self.figure(name) for name in ("pp_tps", "tg_tps", "ttft_ms", "itl_p95_ms",
-                                                                "sample_ms_per_token")}
+        row["samples"] = {
+            name: self.figure(name) for name in ("pp_tps", "tg_tps", "ttft_ms", "itl_p95_ms", "sample_ms_per_token")
+        }
         return row
 
 
 COLUMNS = list(PARAMETERS) + [
-    "pp_tps_mean", "pp_tps_sd", "pp_tps_ci95", "tg_tps_mean", "tg_tps_sd", "tg_tps_ci95", "ttft_ms_mean",
-    "itl_p50_ms", "itl_p95_ms", "sample_ms_per_token", "repetitions", "samples",
+    "pp_tps_mean",
+    "pp_tps_sd",
+    "pp_tps_ci95",
+    "tg_tps_mean",
+    "tg_tps_sd",
+    "tg_tps_ci95",
+    "ttft_ms_mean",
+    "itl_p50_ms",
+    "itl_p95_ms",
+    "sample_ms_per_token",
+    "repetitions",
+    "samples",
 ]
 
 
@@ -473,7 +511,7 @@ class SweepResult:
 
         return llama_bench_markdown(self.results, self.swept)
 
-    def depth_curve(self) -> "DepthCurve":
+    def depth_curve(self) -> DepthCurve:
         """Decode time per token against KV position, from this sweep's configurations."""
         return depth_curve_from_sweep(self)
 
@@ -533,8 +571,9 @@ def swept_parameters(configs: Sequence[SweepConfig]) -> list[str]:
     return [name for name in PARAMETERS if len({_key(getattr(c, name)) for c in configs}) > 1]
 
 
-def config_label(config: SweepConfig, other: Optional[SweepConfig] = None,
-                 names: Optional[Sequence[str]] = None) -> str:
+def config_label(
+    config: SweepConfig, other: Optional[SweepConfig] = None, names: Optional[Sequence[str]] = None
+) -> str:
     """The settings that tell `config` apart from `other` (or the given `names`), as `k=v, ...`."""
     if names is None:
         names = [n for n in PARAMETERS if other is None or _key(getattr(config, n)) != _key(getattr(other, n))]
@@ -609,8 +648,13 @@ def sweep(
     runners = Runners((sampling or GenerationConfig()).validate())
     try:
         result = run_configs(
-            configs, repetitions=repetitions, warmup=warmup, runners=runners, clock_factory=clock_factory,
-            on_progress=on_progress, should_stop=should_stop,
+            configs,
+            repetitions=repetitions,
+            warmup=warmup,
+            runners=runners,
+            clock_factory=clock_factory,
+            on_progress=on_progress,
+            should_stop=should_stop,
         )
     except KeyboardInterrupt:  # pragma: no cover - an interrupt while a runner is being created
         result = SweepResult(planned=len(configs), stopped=True, warmup=warmup)
@@ -635,15 +679,16 @@ class DepthCurve:
         """Columns `kv_position`, `ms_per_token`, `ms_ci95`."""
         import pandas as pd
 
-        return pd.DataFrame({"kv_position": self.positions, "ms_per_token": self.ms_per_token,
-                             "ms_ci95": self.ms_ci95})
+        return pd.DataFrame({"kv_position": self.positions, "ms_per_token": self.ms_per_token, "ms_ci95": self.ms_ci95})
 
     def __repr__(self) -> str:
         if not self.positions:
             return f"depth curve ({self.source}): no points"
-        return (f"depth curve ({self.source}): {len(self.positions)} point(s), KV position "
-                f"{self.positions[0]:.0f}..{self.positions[-1]:.0f}, {self.ms_per_token[0]:.2f} -> "
-                f"{self.ms_per_token[-1]:.2f} ms/token, context {self.context_length or '–'}")
+        return (
+            f"depth curve ({self.source}): {len(self.positions)} point(s), KV position "
+            f"{self.positions[0]:.0f}..{self.positions[-1]:.0f}, {self.ms_per_token[0]:.2f} -> "
+            f"{self.ms_per_token[-1]:.2f} ms/token, context {self.context_length or '–'}"
+        )
 
     def _repr_html_(self) -> str:
         from .widgets.sweep_view import depth_curve_svg
@@ -651,8 +696,9 @@ class DepthCurve:
         return depth_curve_svg(self)
 
 
-def depth_curve_from_output(output: GenerationOutput, context_length: Optional[int] = None,
-                            window: int = 8) -> DepthCurve:
+def depth_curve_from_output(
+    output: GenerationOutput, context_length: Optional[int] = None, window: int = 8
+) -> DepthCurve:
     """One run's decode time per token against its KV position, averaged over `window` chunks.
 
     Position of chunk k: prompt tokens + tokens generated up to it; its time per token
@@ -688,8 +734,9 @@ def depth_curve_from_sweep(result: SweepResult) -> DepthCurve:
             points.append((r.config.depth + r.config.n_gen / 2, s.mean, s.ci95))
     points.sort()
     source = "sweep" if not others or first is None else f"sweep, {config_label(first, None, others)}"
-    return DepthCurve([p[0] for p in points], [p[1] for p in points], [p[2] for p in points],
-                      result.context_length, source)
+    return DepthCurve(
+        [p[0] for p in points], [p[1] for p in points], [p[2] for p in points], result.context_length, source
+    )
 
 
 def depth_curve(source: Union[GenerationOutput, SweepResult], context_length: Optional[int] = None) -> DepthCurve:
@@ -705,6 +752,19 @@ def depth_curve(source: Union[GenerationOutput, SweepResult], context_length: Op
 
 
 __all__ = [
-    "COLUMNS", "ConfigResult", "DEFAULTS", "DepthCurve", "PARAMETERS", "Repetition", "SweepConfig", "SweepProgress",
-    "SweepResult", "depth_curve", "expand", "parse_flash_attn", "parse_int_list", "run_configs", "sweep",
+    "COLUMNS",
+    "ConfigResult",
+    "DEFAULTS",
+    "DepthCurve",
+    "PARAMETERS",
+    "Repetition",
+    "SweepConfig",
+    "SweepProgress",
+    "SweepResult",
+    "depth_curve",
+    "expand",
+    "parse_flash_attn",
+    "parse_int_list",
+    "run_configs",
+    "sweep",
 ]

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import statistics
+from collections.abc import Sequence
 from datetime import datetime, timezone
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 from .sweep import ConfigResult
 
@@ -40,18 +41,28 @@ def llama_bench_json(results: Sequence[ConfigResult]) -> str:
         c = r.config
         for kind, tokens, rates in _tests(r):
             samples_ns = [int(round(tokens / rate * 1e9)) for rate in rates]
-            objects.append({
-                "model_filename": str(c.model) if c.model is not None else c.model_label,
-                "backends": "CPU" if c.backend_label in ("llama-cpp", "llamacpp") else c.backend_label,
-                "n_batch": c.n_batch, "n_ubatch": c.n_ubatch, "n_threads": r.threads_used,
-                "type_k": c.type_k, "type_v": c.type_v, "flash_attn": _KV_NAMES["flash_attn"][c.flash_attn],
-                "n_prompt": tokens if kind == "pp" else 0, "n_gen": tokens if kind == "tg" else 0,
-                "n_depth": c.depth, "test_time": now,
-                "avg_ns": int(statistics.mean(samples_ns)) if samples_ns else 0,
-                "stddev_ns": int(_sd(samples_ns)),
-                "avg_ts": statistics.mean(rates) if rates else 0.0, "stddev_ts": _sd(rates),
-                "samples_ns": samples_ns, "samples_ts": rates,
-            })
+            objects.append(
+                {
+                    "model_filename": str(c.model) if c.model is not None else c.model_label,
+                    "backends": "CPU" if c.backend_label in ("llama-cpp", "llamacpp") else c.backend_label,
+                    "n_batch": c.n_batch,
+                    "n_ubatch": c.n_ubatch,
+                    "n_threads": r.threads_used,
+                    "type_k": c.type_k,
+                    "type_v": c.type_v,
+                    "flash_attn": _KV_NAMES["flash_attn"][c.flash_attn],
+                    "n_prompt": tokens if kind == "pp" else 0,
+                    "n_gen": tokens if kind == "tg" else 0,
+                    "n_depth": c.depth,
+                    "test_time": now,
+                    "avg_ns": int(statistics.mean(samples_ns)) if samples_ns else 0,
+                    "stddev_ns": int(_sd(samples_ns)),
+                    "avg_ts": statistics.mean(rates) if rates else 0.0,
+                    "stddev_ts": _sd(rates),
+                    "samples_ns": samples_ns,
+                    "samples_ts": rates,
+                }
+            )
     return json.dumps(objects, indent=2)
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional, Sequence
+from typing import Any, Literal, Optional
 
 from .errors import InvalidInput
 from .format import summary_line
@@ -22,17 +23,17 @@ class ChatMessage:
     content: str
 
     @classmethod
-    def system(cls, content: str) -> "ChatMessage":
+    def system(cls, content: str) -> ChatMessage:
         """A system prompt."""
         return cls("system", content)
 
     @classmethod
-    def user(cls, content: str) -> "ChatMessage":
+    def user(cls, content: str) -> ChatMessage:
         """A user turn."""
         return cls("user", content)
 
     @classmethod
-    def assistant(cls, content: str) -> "ChatMessage":
+    def assistant(cls, content: str) -> ChatMessage:
         """A model turn."""
         return cls("assistant", content)
 
@@ -64,7 +65,7 @@ class GenerationConfig:
     seed: Optional[int] = None
     stop: Sequence[str] = ()
 
-    def validate(self) -> "GenerationConfig":
+    def validate(self) -> GenerationConfig:
         """Raise `InvalidInput` naming the first out-of-range field; return self."""
         _require_int("max_tokens", self.max_tokens, 1)
         for name in ("temperature", "top_p", "min_p", "repeat_penalty"):
@@ -95,7 +96,7 @@ class LlmConfig:
     n_gpu_layers: int = 0
     chat_template: Optional[str] = None
 
-    def validate(self) -> "LlmConfig":
+    def validate(self) -> LlmConfig:
         """Raise `InvalidInput` naming the first out-of-range field; return self."""
         _require_int("context_length", self.context_length, 16)
         if self.n_threads is not None:
@@ -209,4 +210,3 @@ def _json_safe(value: Any) -> Any:
     if isinstance(value, list):
         return [_json_safe(v) for v in value]
     return value
-

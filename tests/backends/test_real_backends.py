@@ -28,8 +28,10 @@ def engine_text(backend: LlmBackend, prompt: str, max_tokens: int) -> str:
     from xybrid_notebook.chat_format import RAW_ROLE
 
     request = mistralrs.ChatCompletionRequest(
-        model="default", messages=[{"role": RAW_ROLE, "content": backend.format_prompt(prompt)}],
-        max_tokens=max_tokens, temperature=0.0,
+        model="default",
+        messages=[{"role": RAW_ROLE, "content": backend.format_prompt(prompt)}],
+        max_tokens=max_tokens,
+        temperature=0.0,
     )
     return backend._runner.send_chat_completion_request(request).choices[0].message.content
 
@@ -101,7 +103,7 @@ def test_stop_sequence_ends_the_text_before_it(real_backend: LlmBackend) -> None
     out = real_backend.generate_raw(prompt, GenerationConfig(max_tokens=40, temperature=0, stop=(stop,)))
     assert out.finish_reason == "stop"
     assert stop not in out.text and full.startswith(out.text)
-    assert full.index(stop) == len(out.text) or full[len(out.text):].startswith(stop)
+    assert full.index(stop) == len(out.text) or full[len(out.text) :].startswith(stop)
 
 
 def test_prompt_longer_than_the_context_names_both_numbers(real_backend: LlmBackend) -> None:

@@ -15,9 +15,10 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -25,8 +26,14 @@ REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = REPO / "test-artifacts" / "browser"
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 
@@ -54,7 +61,9 @@ class Lab:
         from jupyter_client import BlockingKernelClient, find_connection_file
 
         kernel_id = self.api("api/kernels")[0]["id"]
-        client = BlockingKernelClient(connection_file=find_connection_file(f"kernel-{kernel_id}.json", path=[str(self.runtime)]))
+        client = BlockingKernelClient(
+            connection_file=find_connection_file(f"kernel-{kernel_id}.json", path=[str(self.runtime)])
+        )
         client.load_connection_file()
         client.start_channels()
         printed: list[str] = []
@@ -91,13 +100,28 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path_factory.mktemp("lab-workspaces")),
         "HF_HUB_OFFLINE": "1",
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-         "--IdentityProvider.token=", "--ServerApp.password=", f"--ServerApp.root_dir={root}",
-         "--ServerApp.allow_root=True", "--LabApp.news_url="],
-        cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=open(runtime / "server.log", "w"),
-        start_new_session=True,
-    )
+    with open(runtime / "server.log", "w") as server_log:  # the server keeps its own copy of the descriptor
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "jupyter",
+                "lab",
+                "--no-browser",
+                f"--port={port}",
+                "--ip=127.0.0.1",
+                "--IdentityProvider.token=",
+                "--ServerApp.password=",
+                f"--ServerApp.root_dir={root}",
+                "--ServerApp.allow_root=True",
+                "--LabApp.news_url=",
+            ],
+            cwd=root,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=server_log,
+            start_new_session=True,
+        )
     lab = Lab(f"http://127.0.0.1:{port}", root, runtime)
     try:
         deadline = time.monotonic() + 60
@@ -107,7 +131,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
                 break
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("JupyterLab did not start:\n" + (runtime / "server.log").read_text()[-3000:])
+                    raise RuntimeError(
+                        "JupyterLab did not start:\n" + (runtime / "server.log").read_text()[-3000:]
+                    ) from None
                 time.sleep(0.3)
         yield lab
     finally:

@@ -32,8 +32,7 @@ def open_notebook(page: Any, lab: Lab, name: str) -> None:
 def run_all(page: Any) -> None:
     page.get_by_role("menuitem", name="Run", exact=True).click()
     page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
-    page.wait_for_selector(".jp-InputArea-prompt:has-text('[*]'), .jp-InputArea-prompt:has-text('[1]')",
-                           timeout=30_000)
+    page.wait_for_selector(".jp-InputArea-prompt:has-text('[*]'), .jp-InputArea-prompt:has-text('[1]')", timeout=30_000)
 
 
 def wait_until_idle(page: Any, timeout_ms: int = 120_000) -> None:
@@ -101,8 +100,10 @@ def test_quickstart_streams_text_and_chart_live_then_leaves_the_static_form(page
     assert {s["mode"] for s in running if s["plot"]} == {"lines"}  # no markers while live
 
     page.wait_for_function("() => document.querySelectorAll('.xybrid-static').length >= 2", timeout=120_000)
-    first = lab.kernel_eval("{k: getattr(r.output, k) for r in [get_ipython().find_magic('xybrid').__self__"
-                            ".session.history[0]] for k in ('text', 'ttft_ms', 'p95_itl_ms', 'emitted_chunks')}")
+    first = lab.kernel_eval(
+        "{k: getattr(r.output, k) for r in [get_ipython().find_magic('xybrid').__self__"
+        ".session.history[0]] for k in ('text', 'ttft_ms', 'p95_itl_ms', 'emitted_chunks')}"
+    )
     shown_text = page.evaluate("() => document.querySelector('.xybrid-static .xybrid-stream').textContent")
     assert shown_text == first["text"]
     assert stat_value(page, "TTFT") == fmt_ms(first["ttft_ms"])
@@ -134,31 +135,48 @@ def test_quickstart_streams_text_and_chart_live_then_leaves_the_static_form(page
     assert "previous run" in runs[1].outputs[0].data["text/html"]
 
     exported = subprocess.run(
-        [sys.executable, "-m", "jupyter", "nbconvert", "--to", "html", "--stdout", str(lab.root / "01_quickstart.ipynb")],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-m",
+            "jupyter",
+            "nbconvert",
+            "--to",
+            "html",
+            "--stdout",
+            str(lab.root / "01_quickstart.ipynb"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert exported.count('class="xybrid-svg"') == 2 and exported.count('data-label="TTFT"') == 2
     assert len(exported) < 6_000_000
 
 
 def test_stop_cancels_within_a_second_and_the_next_cell_runs(page: Any, lab: Lab) -> None:
-    write_notebook(lab, "stop.ipynb", [
-        "%load_ext xybrid_notebook\n%xybrid load",
-        "%%generate -n 2000 -t 0.8 --raw\nOnce upon a time, in a land far away,",
-        "print('next cell ran after', _xybrid_last.finish_reason, _xybrid_last.emitted_chunks)",
-    ])
+    write_notebook(
+        lab,
+        "stop.ipynb",
+        [
+            "%load_ext xybrid_notebook\n%xybrid load",
+            "%%generate -n 2000 -t 0.8 --raw\nOnce upon a time, in a land far away,",
+            "print('next cell ran after', _xybrid_last.finish_reason, _xybrid_last.emitted_chunks)",
+        ],
+    )
     open_notebook(page, lab, "stop.ipynb")
     run_all(page)
     page.wait_for_function(
-        "() => { const p = document.querySelector('.xybrid-live .xybrid-stream'); return p && p.textContent.length > 20; }",
+        "() => { const p = document.querySelector('.xybrid-live .xybrid-stream');"
+        " return p && p.textContent.length > 20; }",
         timeout=90_000,
     )
     stop = page.locator(".xybrid-stop")
     assert stop.is_visible()
     clicked = time.monotonic()
     stop.click()
-    page.wait_for_function("() => document.querySelector('.xybrid-static .xybrid-stat[data-label=\"finish\"]')",
-                           timeout=10_000)
+    page.wait_for_function(
+        "() => document.querySelector('.xybrid-static .xybrid-stat[data-label=\"finish\"]')", timeout=10_000
+    )
     took = time.monotonic() - clicked
     assert stat_value(page, "finish") == "cancelled"
     assert took <= 1.0, f"Stop took {took:.2f} s"

@@ -8,7 +8,8 @@ sees the kernel die has found a real bug in the isolation.
 from __future__ import annotations
 
 import ctypes
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from xybrid_notebook.backends.base import EngineChunk, Prompt
 from xybrid_notebook.backends.gguf_file import GgufFileBackend

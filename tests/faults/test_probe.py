@@ -29,7 +29,7 @@ def plan(target: str) -> ProbePlan:
     return ProbePlan("fake engine", "xybrid_notebook", f"tests.faults.fake_engines:{target}", STEPS)
 
 
-def scripted_child(results: list[probe._ChildResult], calls: list[str]):  # noqa: ANN202 - test double
+def scripted_child(results: list[probe._ChildResult], calls: list[str]):
     def run(plan: ProbePlan, step: ProbeStep, model_path: Path) -> probe._ChildResult:
         calls.append(step.label)
         return results[len(calls) - 1]

@@ -81,7 +81,10 @@ def test_terminal_ipython_shows_no_native_log(model_path: Path) -> None:
     script = "%load_ext xybrid_notebook\n%xybrid load --ctx 512\n%xybrid load --ctx 512 --backend mistralrs\n"
     done = subprocess.run(
         [sys.executable, "-m", "IPython", "--no-banner", "--colors=NoColor", "--quick"],
-        input=script, capture_output=True, text=True, timeout=300,
+        input=script,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     shown = done.stdout + done.stderr
     assert f"Loaded {DEFAULT_MODEL} on llamacpp" in shown and f"Loaded {DEFAULT_MODEL} on mistralrs" in shown
@@ -135,7 +138,6 @@ def test_chat_magic_shows_the_system_prompt_and_the_change_notice(capsys) -> Non
     finally:
         shell.run_line_magic("unload_ext", "xybrid_notebook")
         unregister_backend("scripted")
-
 
 
 def test_no_native_log_in_cells_executed_as_nbconvert_does(model_path: Path) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 from IPython.core.error import UsageError
@@ -22,8 +22,20 @@ def shell() -> Iterator[InteractiveShell]:
 def test_generate_question_mark_shows_every_option(shell: InteractiveShell, capsys) -> None:
     shell.run_cell("%%generate?")
     shown = capsys.readouterr().out
-    for flag in ("--max-tokens", "--temperature", "--top-p", "--seed", "--system", "--raw", "--chat", "--stop",
-                 "--no-plot", "--compare-last", "--text", "--out"):
+    for flag in (
+        "--max-tokens",
+        "--temperature",
+        "--top-p",
+        "--seed",
+        "--system",
+        "--raw",
+        "--chat",
+        "--stop",
+        "--no-plot",
+        "--compare-last",
+        "--text",
+        "--out",
+    ):
         assert flag in shown, flag
     assert "%%generate [-n MAX_TOKENS]" in shown and "nucleus sampling" in shown
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from IPython.core.error import UsageError
@@ -72,9 +72,16 @@ def test_chat_keeps_the_conversation_and_reuses_the_cache(loaded: InteractiveShe
 @pytest.mark.parametrize(
     "line, expected",
     [
-        ("-n abc", "invalid int value"), ("-n 0", "max_tokens must be >= 1"), ("-t -1", "temperature must be >= 0"),
-        ("-t nan", "finite"), ("-t inf", "finite"), ("--top-p 0", "top_p"), ("--bogus", "unrecognized arguments"),
-        ("-n", "expected one argument"), ("--raw --chat", "exclude each other"), ("-o 1x", "variable name"),
+        ("-n abc", "invalid int value"),
+        ("-n 0", "max_tokens must be >= 1"),
+        ("-t -1", "temperature must be >= 0"),
+        ("-t nan", "finite"),
+        ("-t inf", "finite"),
+        ("--top-p 0", "top_p"),
+        ("--bogus", "unrecognized arguments"),
+        ("-n", "expected one argument"),
+        ("--raw --chat", "exclude each other"),
+        ("-o 1x", "variable name"),
     ],
 )
 def test_bad_generate_flags_are_one_line(loaded: InteractiveShell, line: str, expected: str) -> None:
@@ -91,11 +98,17 @@ def test_empty_cell_is_one_line(loaded: InteractiveShell, body: str) -> None:
 @pytest.mark.parametrize(
     "line, expected",
     [
-        ("frobnicate", "unknown subcommand"), ("load --ctx abc", "invalid int value"),
-        ("load --ctx", "expected one argument"), ("load /no/such/model.gguf", "ModelNotFound"),
-        ("load --backend vllm", "unknown backend"), ("config --top-p 1.5", "top_p"),
-        ("config --temperature nan", "finite"), ("config --max-tokens -3", "max_tokens"),
-        ("config --wat 1", "unrecognized"), ("status now", "unrecognized arguments: now"), ("export", "required: path"),
+        ("frobnicate", "unknown subcommand"),
+        ("load --ctx abc", "invalid int value"),
+        ("load --ctx", "expected one argument"),
+        ("load /no/such/model.gguf", "ModelNotFound"),
+        ("load --backend vllm", "unknown backend"),
+        ("config --top-p 1.5", "top_p"),
+        ("config --temperature nan", "finite"),
+        ("config --max-tokens -3", "max_tokens"),
+        ("config --wat 1", "unrecognized"),
+        ("status now", "unrecognized arguments: now"),
+        ("export", "required: path"),
     ],
 )
 def test_bad_xybrid_lines_are_one_line_and_change_nothing(loaded: InteractiveShell, line: str, expected: str) -> None:

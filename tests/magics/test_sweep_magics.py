@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pandas as pd
 import pytest
@@ -100,11 +100,22 @@ def test_every_llama_bench_option_parses_to_sweep_parameters() -> None:
     from xybrid_notebook.session import Session
     from xybrid_notebook.subcommands import find, parse_line
 
-    args = parse_line(find("sweep").parser, "-t 1,2 -p 16-64*2 -n 8 -d 0,32 -b 64 -ub 32 -fa 0,auto -ctk f16,q8_0 -ctv q8_0 "
-                               "-m gemma3-270m --backend llama-cpp -r 3 --warmup 0")
+    args = parse_line(
+        find("sweep").parser,
+        "-t 1,2 -p 16-64*2 -n 8 -d 0,32 -b 64 -ub 32 -fa 0,auto -ctk f16,q8_0 -ctv q8_0 "
+        "-m gemma3-270m --backend llama-cpp -r 3 --warmup 0",
+    )
     assert _sweep_params(args, Session()) == {
-        "threads": [1, 2], "n_prompt": [16, 32, 64], "n_gen": [8], "depth": [0, 32], "n_batch": [64],
-        "n_ubatch": [32], "flash_attn": [False, None], "type_k": ["f16", "q8_0"], "type_v": ["q8_0"],
-        "model": ["gemma3-270m"], "backend": ["llama-cpp"],
+        "threads": [1, 2],
+        "n_prompt": [16, 32, 64],
+        "n_gen": [8],
+        "depth": [0, 32],
+        "n_batch": [64],
+        "n_ubatch": [32],
+        "flash_attn": [False, None],
+        "type_k": ["f16", "q8_0"],
+        "type_v": ["q8_0"],
+        "model": ["gemma3-270m"],
+        "backend": ["llama-cpp"],
     }
     assert (args.repetitions, args.warmup) == (3, 0)

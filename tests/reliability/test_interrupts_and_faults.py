@@ -5,8 +5,8 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from IPython.core.error import UsageError
@@ -160,9 +160,22 @@ def test_second_generation_while_one_runs_is_refused(shell_with: InteractiveShel
 @pytest.mark.parametrize("shell_with", [Script()], indirect=True)
 @pytest.mark.parametrize(
     "line",
-    ["load --threads x", "load --threads 0", "load --gpu-layers x", "load --ctx 0", "load --ctx -5",
-     "config --seed x", "config --seed -1", "config --top-k -1", "config --min-p nan", "config --repeat-penalty inf",
-     "config --top-p", "history --wat", "chat --wat", "export"],
+    [
+        "load --threads x",
+        "load --threads 0",
+        "load --gpu-layers x",
+        "load --ctx 0",
+        "load --ctx -5",
+        "config --seed x",
+        "config --seed -1",
+        "config --top-k -1",
+        "config --min-p nan",
+        "config --repeat-penalty inf",
+        "config --top-p",
+        "history --wat",
+        "chat --wat",
+        "export",
+    ],
 )
 def test_every_bad_flag_is_one_line_and_keeps_the_session(shell_with: InteractiveShell, line: str) -> None:
     session = _session(shell_with)

@@ -32,7 +32,12 @@ def test_two_hundred_generations_leak_nothing() -> None:
     # Both readings after glibc has handed cached free pages back: what the process holds, not
     # what the allocator keeps for reuse (that cache alone is 100+ MB after 200 runs).
     release_native_memory()
-    rss, fds, threads, os_threads = process.memory_info().rss, _open_fds(), threading.active_count(), process.num_threads()
+    rss, fds, threads, os_threads = (
+        process.memory_info().rss,
+        _open_fds(),
+        threading.active_count(),
+        process.num_threads(),
+    )
     for i in range(200):
         session.generate(f"Story {i}: once upon a time", mode="raw", max_tokens=6, temperature=0)
     cached_mb = (process.memory_info().rss - rss) / 2**20
@@ -66,16 +71,28 @@ print(json.dumps({"freed": loaded - process.memory_info().rss, "size": path.stat
 
 @pytest.mark.parametrize("backend", ["llama-cpp", "mistralrs"])
 def test_unload_gives_back_the_models_memory(backend: str) -> None:
-    result = subprocess.run([sys.executable, "-c", UNLOAD_SCRIPT, backend], capture_output=True, text=True,
-                            timeout=300, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    result = subprocess.run(
+        [sys.executable, "-c", UNLOAD_SCRIPT, backend],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     figures = __import__("json").loads(result.stdout.strip().splitlines()[-1])
-    print(f"\n{backend}: unload freed {figures['freed'] / 2**20:.0f} MiB of a {figures['size'] / 2**20:.0f} MiB model"
-          f" within {figures['seconds']} s")
+    print(
+        f"\n{backend}: unload freed {figures['freed'] / 2**20:.0f} MiB of a {figures['size'] / 2**20:.0f} MiB model"
+        f" within {figures['seconds']} s"
+    )
     assert figures["freed"] >= 0.7 * figures["size"]
 
 
 def test_no_string_reaches_eval_or_exec() -> None:
     pattern = re.compile(r"(?<![\w.])(eval|exec)\s*\(")
-    offenders = [f"{p.name}:{n}" for p in PACKAGE.rglob("*.py")
-                 for n, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line)]
+    offenders = [
+        f"{p.name}:{n}"
+        for p in PACKAGE.rglob("*.py")
+        for n, line in enumerate(p.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
     assert offenders == []

@@ -11,9 +11,9 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 
@@ -35,9 +35,24 @@ def llama_server(smollm2_path: Path, tmp_path_factory: pytest.TempPathFactory) -
     port = free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"
     process = subprocess.Popen(
-        [sys.executable, "-m", "xybrid_notebook.backends.llama_server", "--model", str(smollm2_path),
-         "--model_alias", MODEL_NAME, "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048"],
-        stdout=subprocess.DEVNULL, stderr=log.open("w"), start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "xybrid_notebook.backends.llama_server",
+            "--model",
+            str(smollm2_path),
+            "--model_alias",
+            MODEL_NAME,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            "2048",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("w"),
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}/v1"
     try:
@@ -48,7 +63,7 @@ def llama_server(smollm2_path: Path, tmp_path_factory: pytest.TempPathFactory) -
                 break
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("llama_cpp.server did not start:\n" + log.read_text()[-3000:])
+                    raise RuntimeError("llama_cpp.server did not start:\n" + log.read_text()[-3000:]) from None
                 time.sleep(0.5)
         yield url
     finally:
@@ -109,8 +124,13 @@ class FakeServer:
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
-                fake.requests.append({"path": self.path, "headers": dict(self.headers),
-                                      "body": json.loads(self.rfile.read(length) or b"{}")})
+                fake.requests.append(
+                    {
+                        "path": self.path,
+                        "headers": dict(self.headers),
+                        "body": json.loads(self.rfile.read(length) or b"{}"),
+                    }
+                )
                 try:
                     fake.behaviour(self)
                 except (BrokenPipeError, ConnectionResetError):

@@ -95,8 +95,9 @@ def test_auto_route_falls_back_once_when_the_local_run_fails(fake_server: FakeSe
 def test_server_figures_become_engine_figures(fake_server: FakeServer) -> None:
     usage = {"prompt_tokens": 12, "completion_tokens": 2, "prompt_tokens_details": {"cached_tokens": 8}}
     timings = {"prompt_per_second": 900.5, "predicted_per_second": 55.5, "cache_n": 8, "prompt_n": 4}
-    fake_server.behaviour = lambda h: sse(h, [chunk("He"), chunk("llo", "stop"), chunk("", None, usage=usage,
-                                                                                       timings=timings), "[DONE]"])
+    fake_server.behaviour = lambda h: sse(
+        h, [chunk("He"), chunk("llo", "stop"), chunk("", None, usage=usage, timings=timings), "[DONE]"]
+    )
     backend = remote(fake_server.url)
     out = backend.generate_raw("Hi", GREEDY)
     assert (out.text, out.tokens_generated, out.prompt_tokens, out.prompt_cached_tokens) == ("Hello", 2, 12, 8)
@@ -129,8 +130,9 @@ def _json_error(handler, status: int, message: str) -> None:
     handler.wfile.write(body)
 
 
-@pytest.mark.parametrize("status, message", [(404, "model not found"), (429, "slow down"), (500, "kaboom"),
-                                             (503, "overloaded")])
+@pytest.mark.parametrize(
+    "status, message", [(404, "model not found"), (429, "slow down"), (500, "kaboom"), (503, "overloaded")]
+)
 def test_http_errors_are_one_line_with_the_servers_message(fake_server: FakeServer, status: int, message: str) -> None:
     fake_server.behaviour = lambda h: _json_error(h, status, message)
     with pytest.raises(GenerationError) as info:

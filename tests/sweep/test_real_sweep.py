@@ -12,8 +12,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_thread_and_depth_sweep_on_llama_cpp(model_path) -> None:
-    result = sweep(model=str(model_path), threads=[1, 2], depth=[0, 16], n_prompt=8, n_gen=4, repetitions=2,
-                   warmup=0)
+    result = sweep(model=str(model_path), threads=[1, 2], depth=[0, 16], n_prompt=8, n_gen=4, repetitions=2, warmup=0)
     frame = result.to_pandas()
     assert list(zip(frame["threads"], frame["depth"])) == [(1, 0), (1, 16), (2, 0), (2, 16)]
     for _, row in frame.iterrows():
@@ -27,8 +26,19 @@ def test_thread_and_depth_sweep_on_llama_cpp(model_path) -> None:
 
 
 def test_quantized_kv_cache_flash_attention_and_small_batches_run(model_path) -> None:
-    result = sweep(model=str(model_path), type_k="q8_0", type_v="q8_0", flash_attn=True, n_batch=4, n_ubatch=4,
-                   n_prompt=8, n_gen=4, repetitions=2, warmup=0, sampling=GenerationConfig(temperature=0))
+    result = sweep(
+        model=str(model_path),
+        type_k="q8_0",
+        type_v="q8_0",
+        flash_attn=True,
+        n_batch=4,
+        n_ubatch=4,
+        n_prompt=8,
+        n_gen=4,
+        repetitions=2,
+        warmup=0,
+        sampling=GenerationConfig(temperature=0),
+    )
     row = result.to_pandas().iloc[0]
     assert row["type_v"] == "q8_0" and row["pp_tps_mean"] > 0 and row["tg_tps_mean"] > 0
 
@@ -38,14 +48,21 @@ def test_interrupt_mid_sweep_keeps_the_finished_configuration(model_path) -> Non
         if progress.result is not None and len(progress.result) == 1 and progress.current is not None:
             raise KeyboardInterrupt
 
-    result = sweep(model=str(model_path), n_gen=[2, 3, 4], n_prompt=4, repetitions=2, warmup=0,
-                   on_progress=interrupt_once_one_is_done)
+    result = sweep(
+        model=str(model_path),
+        n_gen=[2, 3, 4],
+        n_prompt=4,
+        repetitions=2,
+        warmup=0,
+        on_progress=interrupt_once_one_is_done,
+    )
     assert result.stopped and result.to_pandas()["n_gen"].tolist() == [2]
 
 
 def test_compare_two_thread_counts(model_path) -> None:
-    result = compare({"threads": 1}, {"threads": 2}, model=str(model_path), n_prompt=8, n_gen=4, repetitions=2,
-                     warmup=0)
+    result = compare(
+        {"threads": 1}, {"threads": 2}, model=str(model_path), n_prompt=8, n_gen=4, repetitions=2, warmup=0
+    )
     assert result.labels == ("threads=1", "threads=2")
     assert len(result.to_pandas()) == 3 and result.verdict.count(";") == 2
 

@@ -90,8 +90,15 @@ def test_stop_mid_sweep_keeps_finished_configurations(scripted_on_fake_time) -> 
         if seen and progress.current is not None and progress.done_runs > 3:
             raise KeyboardInterrupt
 
-    result = sweep(backend=backend, n_prompt=[2, 3, 4], n_gen=4, repetitions=2, warmup=1,
-                   clock_factory=fake.clock, on_progress=interrupt_after_first)
+    result = sweep(
+        backend=backend,
+        n_prompt=[2, 3, 4],
+        n_gen=4,
+        repetitions=2,
+        warmup=1,
+        clock_factory=fake.clock,
+        on_progress=interrupt_after_first,
+    )
     assert result.stopped and len(result) == 1 and result.planned == 3
     assert result.to_pandas()["n_prompt"].tolist() == [2]
     assert len(backend.prompts) == 4  # 3 runs of the first configuration, then one of the second
@@ -99,8 +106,15 @@ def test_stop_mid_sweep_keeps_finished_configurations(scripted_on_fake_time) -> 
 
 def test_should_stop_ends_before_the_next_run(scripted_on_fake_time) -> None:
     backend, fake = scripted_on_fake_time([1.0])
-    result = sweep(backend=backend, n_prompt=[2, 3], n_gen=4, repetitions=1, warmup=0, clock_factory=fake.clock,
-                   should_stop=lambda: len(backend.prompts) >= 1)
+    result = sweep(
+        backend=backend,
+        n_prompt=[2, 3],
+        n_gen=4,
+        repetitions=1,
+        warmup=0,
+        clock_factory=fake.clock,
+        should_stop=lambda: len(backend.prompts) >= 1,
+    )
     assert result.stopped and len(result) == 1
 
 
@@ -140,8 +154,14 @@ def test_depth_beyond_a_loaded_backends_context(scripted_on_fake_time) -> None:
 
 @pytest.mark.parametrize(
     "text, values",
-    [("1,2", [1, 2]), ("16-512*2", [16, 32, 64, 128, 256, 512]), ("0-1024+512", [0, 512, 1024]),
-     ("1-3", [1, 2, 3]), ("128", [128]), ("1,4-8*2", [1, 4, 8])],
+    [
+        ("1,2", [1, 2]),
+        ("16-512*2", [16, 32, 64, 128, 256, 512]),
+        ("0-1024+512", [0, 512, 1024]),
+        ("1-3", [1, 2, 3]),
+        ("128", [128]),
+        ("1,4-8*2", [1, 4, 8]),
+    ],
 )
 def test_llama_bench_list_and_range_syntax(text, values) -> None:
     assert parse_int_list(text) == values
@@ -171,8 +191,9 @@ def test_compare_pairs_interleaved_runs_and_words_the_verdict(scripted_on_fake_t
     # one backend plays A and B alternately: warm-up A, warm-up B, then A, B, A, B, A, B
     factors = [9.0, 9.0, 1.0, 0.5, 1.1, 0.54, 0.9, 0.47]
     backend, fake = scripted_on_fake_time(factors)
-    result = compare({"n_prompt": 3}, {"n_prompt": 4}, backend=backend, n_gen=4, repetitions=3, warmup=1,
-                     clock_factory=fake.clock)
+    result = compare(
+        {"n_prompt": 3}, {"n_prompt": 4}, backend=backend, n_gen=4, repetitions=3, warmup=1, clock_factory=fake.clock
+    )
     a, b = factors[2::2], factors[3::2]
     tg_a, tg_b = [3 / (0.15 * f) for f in a], [3 / (0.15 * f) for f in b]
     diffs = [y - x for x, y in zip(tg_a, tg_b)]

@@ -10,8 +10,9 @@ from xybrid_notebook.widgets.sweep_view import SweepLiveView, TextProgress, svg_
 
 
 def test_svg_chart_draws_a_point_per_mean_and_a_bar_per_ci() -> None:
-    svg = svg_chart({"a": [(1, 10.0, 2.0), (2, 12.0, None)], "b": [(1, 8.0, 1.0)]}, "t", "x", "y",
-                    vline=(4, "context 4"))
+    svg = svg_chart(
+        {"a": [(1, 10.0, 2.0), (2, 12.0, None)], "b": [(1, 8.0, 1.0)]}, "t", "x", "y", vline=(4, "context 4")
+    )
     assert svg.count("<circle") == 3
     assert svg.count('stroke="#1f77b4"/>') + svg.count('stroke="#d62728"/>') == 2  # the two error bars
     assert "context 4" in svg and svg.startswith("<svg") and svg.endswith("</svg>")
@@ -37,8 +38,9 @@ def test_live_view_fills_in_as_configurations_finish(scripted_on_fake_time) -> N
         if progress.finished is not None:
             tables.append(view.table.value.count("<tr>"))
 
-    result = sweep(backend=backend, n_prompt=[2, 3], n_gen=4, repetitions=2, warmup=0, clock_factory=fake.clock,
-                   on_progress=watch)
+    result = sweep(
+        backend=backend, n_prompt=[2, 3], n_gen=4, repetitions=2, warmup=0, clock_factory=fake.clock, on_progress=watch
+    )
     view.finish(result)
     assert tables == [1, 2]  # one body row per finished configuration
     assert view.bar.value == view.bar.max == 4 and view.bar.bar_style == "success"
@@ -48,8 +50,16 @@ def test_live_view_fills_in_as_configurations_finish(scripted_on_fake_time) -> N
 def test_a_stopped_sweep_is_shown_as_stopped(scripted_on_fake_time) -> None:
     backend, fake = scripted_on_fake_time([1.0])
     view = SweepLiveView("sweep", total_runs=4)
-    result = sweep(backend=backend, n_prompt=[2, 3], n_gen=4, repetitions=2, warmup=0, clock_factory=fake.clock,
-                   on_progress=view.on_progress, should_stop=lambda: len(backend.prompts) >= 2)
+    result = sweep(
+        backend=backend,
+        n_prompt=[2, 3],
+        n_gen=4,
+        repetitions=2,
+        warmup=0,
+        clock_factory=fake.clock,
+        on_progress=view.on_progress,
+        should_stop=lambda: len(backend.prompts) >= 2,
+    )
     view.finish(result)
     assert view.bar.bar_style == "warning" and "stopped" in view.label.value
     assert view.table.value.count("<tr>") == 1 and "None" not in view.table.value
@@ -59,8 +69,15 @@ def test_text_progress_is_one_line_with_eta(scripted_on_fake_time) -> None:
     backend, fake = scripted_on_fake_time([1.0])
     stream = io.StringIO()
     progress = TextProgress("sweep", stream, interval_s=0.0)
-    result = sweep(backend=backend, n_prompt=[2, 3], n_gen=4, repetitions=1, warmup=0, clock_factory=fake.clock,
-                   on_progress=progress.on_progress)
+    result = sweep(
+        backend=backend,
+        n_prompt=[2, 3],
+        n_gen=4,
+        repetitions=1,
+        warmup=0,
+        clock_factory=fake.clock,
+        on_progress=progress.on_progress,
+    )
     progress.finish(result)
     text = stream.getvalue()
     assert text.count("\n") == 1 and text.endswith(" — done\n")

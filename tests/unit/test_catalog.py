@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from xybrid_notebook import (
-    CATALOG, DEFAULT_CHAT_MODEL, DEFAULT_MODEL, DEFAULT_RAW_MODEL, default_model_for, resolve_model,
+    CATALOG,
+    DEFAULT_CHAT_MODEL,
+    DEFAULT_MODEL,
+    DEFAULT_RAW_MODEL,
+    default_model_for,
+    resolve_model,
 )
 from xybrid_notebook.__main__ import _parser
 from xybrid_notebook.errors import ModelNotFound

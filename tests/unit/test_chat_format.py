@@ -6,12 +6,20 @@ import pytest
 
 from xybrid_notebook import ChatMessage
 from xybrid_notebook.chat_format import (
-    GEMMA_FALLBACK_TEMPLATE, RAW_ROLE, fallback_template, render_chat, with_raw_passthrough,
+    GEMMA_FALLBACK_TEMPLATE,
+    RAW_ROLE,
+    fallback_template,
+    render_chat,
+    with_raw_passthrough,
 )
 from xybrid_notebook.errors import InvalidInput
 
-MESSAGES = [ChatMessage.system("Be brief."), ChatMessage.user("Hi"), ChatMessage.assistant("Hello"),
-            ChatMessage.user("Bye")]
+MESSAGES = [
+    ChatMessage.system("Be brief."),
+    ChatMessage.user("Hi"),
+    ChatMessage.assistant("Hello"),
+    ChatMessage.user("Bye"),
+]
 
 
 def render(template: str, messages=MESSAGES) -> str:

@@ -100,8 +100,9 @@ def test_unreadable_file_says_permission(tmp_path: Path) -> None:
         return
     # root reads anything: check without the capabilities that let it (util-linux setpriv)
     drop = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
-    result = subprocess.run([*drop, sys.executable, "-c", CHECK_AS_USER, str(locked)], capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        [*drop, sys.executable, "-c", CHECK_AS_USER, str(locked)], capture_output=True, text=True, timeout=60
+    )
     assert "permission denied" in result.stdout, result.stderr[-2000:]
 
 
@@ -148,7 +149,10 @@ def test_broken_files_never_crash_a_process(model_path: Path, tmp_path: Path, ba
     for label, path in broken_files(model_path, tmp_path).items():
         result = subprocess.run(
             [sys.executable, "-c", LOAD_SCRIPT, backend, str(path)],
-            capture_output=True, text=True, timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "HF_HUB_OFFLINE": "1"},
         )
         assert result.returncode == 0, f"{label}: exit {result.returncode}\n{result.stderr[-2000:]}"
         assert "REFUSED InvalidModelFile" in result.stdout, label

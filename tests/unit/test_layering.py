@@ -17,10 +17,19 @@ from xybrid_notebook.backends.scripted import ScriptedBackend
 from xybrid_notebook.errors import BackendUnavailable
 
 CORE_MODULES = [
-    "xybrid_notebook.types", "xybrid_notebook.metrics", "xybrid_notebook.models",
-    "xybrid_notebook.backends", "xybrid_notebook.backends.llama_cpp", "xybrid_notebook.backends.mistralrs",
-    "xybrid_notebook.session", "xybrid_notebook.sweep", "xybrid_notebook.sweep_stats", "xybrid_notebook.sweep_export",
-    "xybrid_notebook.backends.llama_bench_tests", "xybrid_notebook.compare", "xybrid_notebook.frames",
+    "xybrid_notebook.types",
+    "xybrid_notebook.metrics",
+    "xybrid_notebook.models",
+    "xybrid_notebook.backends",
+    "xybrid_notebook.backends.llama_cpp",
+    "xybrid_notebook.backends.mistralrs",
+    "xybrid_notebook.session",
+    "xybrid_notebook.sweep",
+    "xybrid_notebook.sweep_stats",
+    "xybrid_notebook.sweep_export",
+    "xybrid_notebook.backends.llama_bench_tests",
+    "xybrid_notebook.compare",
+    "xybrid_notebook.frames",
 ]
 UI_MODULES = ["IPython", "ipywidgets", "plotly", "anywidget", "llama_cpp", "mistralrs"]
 
@@ -43,8 +52,13 @@ def test_built_in_backends_come_through_the_entry_point_group() -> None:
 
 @pytest.mark.parametrize(
     "name, kind",
-    [("llama-cpp", LlamaCppBackend), ("llamacpp", LlamaCppBackend), ("mistralrs", MistralRsBackend),
-     ("mistral", MistralRsBackend), ("  Mistral ", MistralRsBackend)],
+    [
+        ("llama-cpp", LlamaCppBackend),
+        ("llamacpp", LlamaCppBackend),
+        ("mistralrs", MistralRsBackend),
+        ("mistral", MistralRsBackend),
+        ("  Mistral ", MistralRsBackend),
+    ],
 )
 def test_names_and_aliases(name: str, kind: type) -> None:
     backend = create_backend(name)

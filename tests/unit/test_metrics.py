@@ -35,8 +35,9 @@ def run(readings_ms: list[float], tokens: list[int], report: EngineReport, finis
 
 def test_every_figure_matches_its_definition() -> None:
     # t_start=1000, chunks at 1100, 1110, 1130.5, 1160.5, t_end=1200 (ms)
-    report = EngineReport(tokens_generated=6, prompt_tokens=50, prompt_cached_tokens=10,
-                          engine_decode_tps=99.0, engine_prefill_tps=500.0)
+    report = EngineReport(
+        tokens_generated=6, prompt_tokens=50, prompt_cached_tokens=10, engine_decode_tps=99.0, engine_prefill_tps=500.0
+    )
     out = run([1000, 1100, 1110, 1130.5, 1160.5, 1200], [1, 2, 1, 1], report)
     assert out.ttft_ms == pytest.approx(100.0)
     assert out.generation_time_ms == pytest.approx(200.0)

@@ -12,13 +12,12 @@ import pytest
 
 from xybrid_notebook import GenerationConfig, LlmConfig
 from xybrid_notebook.backends.scripted import Script, ScriptedBackend
+from xybrid_notebook.format import fmt_ms
 from xybrid_notebook.live import LiveRun, Throttle, output_plot_data, thin_points
-from xybrid_notebook.metrics import running_decode_tps
-from xybrid_notebook.metrics import ChunkClock
+from xybrid_notebook.metrics import ChunkClock, running_decode_tps
 from xybrid_notebook.widgets import plotly_loader
 from xybrid_notebook.widgets.run_view import WidgetView
 from xybrid_notebook.widgets.static_view import static_html, summary_text
-from xybrid_notebook.format import fmt_ms
 from xybrid_notebook.widgets.text_view import TextView
 
 
@@ -190,7 +189,7 @@ def test_text_view_streams_then_prints_one_summary_line() -> None:
     output = run_with(TextView(stream), 200, 0.01, FakeTime())
     printed = stream.getvalue()
     assert printed.startswith(output.text)
-    summary = printed[len(output.text):].strip()
+    summary = printed[len(output.text) :].strip()
     assert summary == output.summary() and "\n" not in summary and "TTFT" in summary
 
 
@@ -229,8 +228,14 @@ def test_a_run_that_never_started_leaves_one_line_and_no_widget() -> None:
 def test_live_figures_at_the_end_equal_the_final_ones() -> None:
     """One definition of each figure: the live stats row and the finished run agree."""
     fake = FakeTime()
-    backend = ScriptedBackend(Script(chunks=[f"w{i} " for i in range(40)], delays_s=[0.01 * (1 + i % 3) for i in range(40)],
-                                     tokens_per_chunk=[1 + i % 2 for i in range(40)], sleep=fake.sleep))
+    backend = ScriptedBackend(
+        Script(
+            chunks=[f"w{i} " for i in range(40)],
+            delays_s=[0.01 * (1 + i % 3) for i in range(40)],
+            tokens_per_chunk=[1 + i % 2 for i in range(40)],
+            sleep=fake.sleep,
+        )
+    )
     backend.load(LlmConfig("scripted.gguf"))
     clock = ChunkClock(lambda: int(fake.t * 1e9))
     live = LiveRun(RecordingView(), clock, now=fake.now)

@@ -9,16 +9,21 @@ A third-party package registers its backend in its own pyproject.toml:
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from importlib.metadata import entry_points
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from ..errors import BackendUnavailable
 from .base import EngineChunk, LlmBackend, OnToken, Requirement, timed_stream
 
 ENTRY_POINT_GROUP = "xybrid_notebook.backends"
 ALIASES = {
-    "llamacpp": "llama-cpp", "llama_cpp": "llama-cpp", "llama.cpp": "llama-cpp", "mistral": "mistralrs",
-    "remote": "openai-compatible", "openai": "openai-compatible",
+    "llamacpp": "llama-cpp",
+    "llama_cpp": "llama-cpp",
+    "llama.cpp": "llama-cpp",
+    "mistral": "mistralrs",
+    "remote": "openai-compatible",
+    "openai": "openai-compatible",
 }
 # Used only when the package runs from a source tree without installed metadata.
 _BUILT_IN_TARGETS = {
@@ -34,7 +39,7 @@ _extra: dict[str, BackendFactory] = {}
 def _load_target(target: str) -> BackendFactory:
     module_name, _, attr = target.partition(":")
     module = importlib.import_module(module_name)
-    return getattr(module, attr)  # type: ignore[no-any-return]
+    return getattr(module, attr)
 
 
 def _entry_point_targets() -> dict[str, str]:

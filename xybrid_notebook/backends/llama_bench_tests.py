@@ -18,9 +18,10 @@ Nothing here reads a clock: the caller passes `stamp`, the core clock's hook
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from ..errors import GenerationError, InvalidInput, InvalidModelFile
 from ..types import GenerationConfig
@@ -75,9 +76,9 @@ class LlamaBenchEngine:
         self.vocab = self.lib.llama_model_get_vocab(self.model)
         self.n_vocab = int(self.lib.llama_vocab_n_tokens(self.vocab))
         self.n_ctx_train = int(self.lib.llama_model_n_ctx_train(self.model))
-        self.bos: Optional[int] = int(self.lib.llama_vocab_bos(self.vocab)) if self.lib.llama_vocab_get_add_bos(
-            self.vocab
-        ) else None
+        self.bos: Optional[int] = (
+            int(self.lib.llama_vocab_bos(self.vocab)) if self.lib.llama_vocab_get_add_bos(self.vocab) else None
+        )
         self.ctx: Any = None
         self.shape: Optional[ContextShape] = None
         self._rand = random.Random(seed)
@@ -184,4 +185,3 @@ class LlamaBenchEngine:
         if self.model is not None:
             self.lib.llama_model_free(self.model)
             self.model = None
-

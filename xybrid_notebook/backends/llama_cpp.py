@@ -12,10 +12,11 @@ from __future__ import annotations
 import codecs
 import ctypes
 import os
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any, Optional
 
 from ..chat_format import chat_template_for, render_chat
 from ..errors import InvalidModelFile, PromptTooLong
@@ -170,8 +171,9 @@ class LlamaCppBackend(GgufFileBackend):
     def _load_model(self, config: LlmConfig, header: GgufHeader) -> None:
         llama_cpp = import_llama_cpp()
         try:
-            with captured_native_output("llama.cpp") as native_log, model_params_overridden(
-                llama_cpp, self.engine_settings()
+            with (
+                captured_native_output("llama.cpp") as native_log,
+                model_params_overridden(llama_cpp, self.engine_settings()),
             ):
                 self._llama = llama_cpp.Llama(
                     model_path=str(Path(config.model_path)),
@@ -219,11 +221,11 @@ class LlamaCppBackend(GgufFileBackend):
         return self._last_cached
 
     def wire_label(self) -> Optional[str]:
-        """"llamacpp"."""
+        """ "llamacpp"."""
         return "llamacpp"
 
     def execution_provider(self) -> str:
-        """"cpu" unless layers are offloaded on a GPU build ("cuda", "metal" or "gpu")."""
+        """ "cpu" unless layers are offloaded on a GPU build ("cuda", "metal" or "gpu")."""
         if self._source is None or self._source.n_gpu_layers == 0:
             return "cpu"
         llama_cpp = import_llama_cpp()

@@ -12,8 +12,8 @@ import argparse
 import importlib
 import runpy
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ..errors import XybridError
 from .llama_cpp import llama_cpp_probe_plan, model_params_overridden

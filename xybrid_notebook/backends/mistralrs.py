@@ -11,8 +11,9 @@ from __future__ import annotations
 import hashlib
 import os
 import resource
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 from ..chat_format import RAW_ROLE, chat_template_for, render_chat, with_raw_passthrough
 from ..errors import InvalidInput, InvalidModelFile, PromptTooLong
@@ -59,8 +60,11 @@ def probe_in_child(model_path: str, settings: dict[str, Any]) -> None:
     with captured_native_output("mistral.rs"):
         runner = _new_runner(mistralrs, path, template)
     request = mistralrs.ChatCompletionRequest(
-        model="default", messages=[{"role": RAW_ROLE, "content": "The quick brown fox"}], max_tokens=3,
-        temperature=0.0, stream=True,
+        model="default",
+        messages=[{"role": RAW_ROLE, "content": "The quick brown fox"}],
+        max_tokens=3,
+        temperature=0.0,
+        stream=True,
     )
     for _ in runner.send_chat_completion_request(request):
         pass
@@ -134,7 +138,7 @@ class MistralRsBackend(GgufFileBackend):
         return min(self._source.context_length, engine_max) if engine_max else self._source.context_length
 
     def wire_label(self) -> Optional[str]:
-        """"mistralrs"."""
+        """ "mistralrs"."""
         return "mistralrs"
 
     # -- generation --------------------------------------------------------------------------
@@ -166,9 +170,7 @@ class MistralRsBackend(GgufFileBackend):
             messages = [{"role": m.role, "content": m.content} for m in prompt]
         n_ctx = self.context_length() or 0
         if n_prompt >= n_ctx:
-            raise PromptTooLong(
-                f"the prompt is {n_prompt} tokens but the context holds {n_ctx}: shorten it"
-            )
+            raise PromptTooLong(f"the prompt is {n_prompt} tokens but the context holds {n_ctx}: shorten it")
         request = self._lib.ChatCompletionRequest(
             model="default",
             messages=messages,

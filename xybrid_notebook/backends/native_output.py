@@ -6,8 +6,8 @@ import ctypes
 import ctypes.util
 import gc
 import io
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from wurlitzer import STDOUT, pipes
 

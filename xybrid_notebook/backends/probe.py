@@ -21,10 +21,11 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Optional
 
 from ..errors import BackendUnavailable
 from ..models import cache_dir
@@ -121,7 +122,7 @@ def _write_cached(plan: ProbePlan, verdict: ProbeVerdict) -> None:
 
 
 def signal_name(returncode: int) -> str:
-    """"SIGSEGV" for -11, and so on."""
+    """ "SIGSEGV" for -11, and so on."""
     try:
         return signal.Signals(-returncode).name
     except ValueError:
@@ -140,9 +141,7 @@ def _run_child(plan: ProbePlan, step: ProbeStep, model_path: Path) -> _ChildResu
     # The child imports what this process can import, a backend added to sys.path by hand included.
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     try:
-        done = subprocess.run(
-            command, stdin=subprocess.DEVNULL, capture_output=True, timeout=PROBE_TIMEOUT_S, env=env
-        )
+        done = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, timeout=PROBE_TIMEOUT_S, env=env)
     except subprocess.TimeoutExpired:
         return _ChildResult(True, f"no answer within {PROBE_TIMEOUT_S:.0f} s")
     if done.returncode < 0:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import importlib
 import json
 import sys
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 
 def main(argv: Sequence[str]) -> int:

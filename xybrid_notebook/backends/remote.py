@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 from ..errors import BackendUnavailable, GenerationError, InvalidInput, ModelNotFound
 from ..metrics import EngineReport
@@ -39,7 +40,7 @@ class RemoteSpec:
     api_key_env: Optional[str] = None
     timeout_s: float = DEFAULT_TIMEOUT_S
 
-    def validate(self) -> "RemoteSpec":
+    def validate(self) -> RemoteSpec:
         """Check the fields; `InvalidInput` naming the one that is wrong. Returns the spec, URL trimmed."""
         if not self.url.startswith(("http://", "https://")):
             raise InvalidInput(f"--url must start with http:// or https://, got {self.url!r}")
@@ -74,8 +75,12 @@ def _check_status(response: Any, url: str) -> None:
     if response.status_code < 400:
         return
     response.read()
-    hints = {401: "check the API key (--api-key-env)", 403: "the key may lack access",
-             404: "check the URL and the model name", 429: "rate limited: wait and retry"}
+    hints = {
+        401: "check the API key (--api-key-env)",
+        403: "the key may lack access",
+        404: "check the URL and the model name",
+        429: "rate limited: wait and retry",
+    }
     hint = hints.get(response.status_code, "the server failed" if response.status_code >= 500 else "")
     raise GenerationError(f"{url} answered HTTP {response.status_code}: {_server_message(response)} ({hint})")
 
@@ -224,7 +229,7 @@ class RemoteBackend(LlmBackend[RemoteSpec]):
         return None
 
     def execution_provider(self) -> str:
-        """"remote"."""
+        """ "remote"."""
         return "remote"
 
     def wire_label(self) -> Optional[str]:
@@ -254,8 +259,9 @@ class RemoteBackend(LlmBackend[RemoteSpec]):
         body["messages"] = [{"role": m.role, "content": m.content} for m in prompt]
         return "chat/completions", body
 
-    def _stream(self, prepared: tuple[str, dict[str, Any]], config: GenerationConfig,
-                report: EngineReport) -> Iterator[EngineChunk]:
+    def _stream(
+        self, prepared: tuple[str, dict[str, Any]], config: GenerationConfig, report: EngineReport
+    ) -> Iterator[EngineChunk]:
         httpx = _httpx()
         path, body = prepared
         assert self._source is not None and self._client is not None
@@ -295,5 +301,7 @@ class RemoteBackend(LlmBackend[RemoteSpec]):
         except SSEError as exc:
             raise GenerationError(f"{self.describe_source()} did not answer with an event stream: {exc}") from None
         if not finished:
-            raise GenerationError(f"the stream from {self.describe_source() or 'the server'} "
-                                  "ended before the generation finished (connection cut?)")
+            raise GenerationError(
+                f"the stream from {self.describe_source() or 'the server'} "
+                "ended before the generation finished (connection cut?)"
+            )

@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 import anywidget
 
-_LOADER: Optional["PlotlyLoader"] = None
+_LOADER: Optional[PlotlyLoader] = None
 
 
 @lru_cache(maxsize=1)

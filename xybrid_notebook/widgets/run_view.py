@@ -78,7 +78,9 @@ class WidgetView:
         compare = b""
         if self.previous is not None:
             compare = np.column_stack([self.previous.index, self.previous.gap_ms]).astype("<f4").tobytes()
-        self.widget = RunWidget(run_id=uuid.uuid4().hex, plot=plot, compare=compare, kernel_id=current_kernel_id() or "")
+        self.widget = RunWidget(
+            run_id=uuid.uuid4().hex, plot=plot, compare=compare, kernel_id=current_kernel_id() or ""
+        )
         self.title = ""
         self.summary = "xybrid: waiting for the first token"
         self.final_html: Optional[str] = None

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import html
 import json
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any, Optional
 
 import numpy as np
 
@@ -74,27 +75,42 @@ def svg_chart(plot: PlotData, previous: Optional[PlotData] = None) -> str:
     """Inter-chunk gaps (left axis) and the running decode rate (right axis) as a small inline SVG."""
     rates = np.nan_to_num(plot.decode_tps, nan=0.0)
     x_max = max([1.0] + [float(p.index.max()) for p in (plot, previous) if p is not None and p.index.size])
-    gap_max = _nice_max(max([0.0] + [float(p.gap_ms.max()) for p in (plot, previous) if p is not None and p.gap_ms.size]))
+    gap_max = _nice_max(
+        max([0.0] + [float(p.gap_ms.max()) for p in (plot, previous) if p is not None and p.gap_ms.size])
+    )
     rate_max = _nice_max(float(rates.max()) if rates.size else 0.0)
     inner_w, inner_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-    parts = [f'<svg class="xybrid-svg" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
-             f'width="100%" style="max-width:{WIDTH}px;font:11px sans-serif" role="img" '
-             f'aria-label="inter-chunk latency and decode rate per chunk">']
+    parts = [
+        f'<svg class="xybrid-svg" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
+        f'width="100%" style="max-width:{WIDTH}px;font:11px sans-serif" role="img" '
+        f'aria-label="inter-chunk latency and decode rate per chunk">'
+    ]
     for i in range(5):
         y = TOP + inner_h * i / 4
         parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e5e5e5"/>')
-        parts.append(f'<text x="{LEFT - 4}" y="{y + 4:.1f}" text-anchor="end" fill="{GAP_COLOR}">'
-                     f'{_fmt_tick(gap_max * (4 - i) / 4)}</text>')
-        parts.append(f'<text x="{WIDTH - RIGHT + 4}" y="{y + 4:.1f}" fill="{RATE_COLOR}">'
-                     f'{_fmt_tick(rate_max * (4 - i) / 4)}</text>')
+        parts.append(
+            f'<text x="{LEFT - 4}" y="{y + 4:.1f}" text-anchor="end" fill="{GAP_COLOR}">'
+            f"{_fmt_tick(gap_max * (4 - i) / 4)}</text>"
+        )
+        parts.append(
+            f'<text x="{WIDTH - RIGHT + 4}" y="{y + 4:.1f}" fill="{RATE_COLOR}">'
+            f"{_fmt_tick(rate_max * (4 - i) / 4)}</text>"
+        )
     for i in range(5):
         x = LEFT + inner_w * i / 4
-        parts.append(f'<text x="{x:.1f}" y="{HEIGHT - BOTTOM + 14}" text-anchor="middle">{_fmt_tick(round(x_max * i / 4))}</text>')
+        parts.append(
+            f'<text x="{x:.1f}" y="{HEIGHT - BOTTOM + 14}" text-anchor="middle">'
+            f"{_fmt_tick(round(x_max * i / 4))}</text>"
+        )
     parts.append(f'<text x="{LEFT + inner_w / 2:.0f}" y="{HEIGHT - 6}" text-anchor="middle">chunk index</text>')
-    parts.append(f'<text transform="translate(12 {TOP + inner_h / 2:.0f}) rotate(-90)" text-anchor="middle">'
-                 'inter-chunk latency (ms)</text>')
-    parts.append(f'<text transform="translate({WIDTH - 8} {TOP + inner_h / 2:.0f}) rotate(90)" text-anchor="middle">'
-                 'decode (tokens/s)</text>')
+    parts.append(
+        f'<text transform="translate(12 {TOP + inner_h / 2:.0f}) rotate(-90)" text-anchor="middle">'
+        "inter-chunk latency (ms)</text>"
+    )
+    parts.append(
+        f'<text transform="translate({WIDTH - 8} {TOP + inner_h / 2:.0f}) rotate(90)" text-anchor="middle">'
+        "decode (tokens/s)</text>"
+    )
     ttft = "TTFT –" if plot.ttft_ms is None else f"TTFT {plot.ttft_ms:.1f} ms"
     parts.append(f'<text x="{WIDTH - RIGHT}" y="16" text-anchor="end" font-size="12">{ttft}</text>')
     legend = [("inter-chunk gap", GAP_COLOR), ("decode tok/s (running)", RATE_COLOR)]
@@ -102,11 +118,15 @@ def svg_chart(plot: PlotData, previous: Optional[PlotData] = None) -> str:
         legend.append(("previous run", COMPARE_COLOR))
     x = LEFT
     for label, color in legend:
-        parts.append(f'<line x1="{x}" x2="{x + 16}" y1="12" y2="12" stroke="{color}" stroke-width="2"/>'
-                     f'<text x="{x + 20}" y="16">{label}</text>')
+        parts.append(
+            f'<line x1="{x}" x2="{x + 16}" y1="12" y2="12" stroke="{color}" stroke-width="2"/>'
+            f'<text x="{x + 20}" y="16">{label}</text>'
+        )
         x += 30 + 6.5 * len(label)
     if previous is not None:
-        parts.append(_polyline(previous.index, previous.gap_ms, x_max, gap_max, f'stroke="{COMPARE_COLOR}" stroke-width="1"'))
+        parts.append(
+            _polyline(previous.index, previous.gap_ms, x_max, gap_max, f'stroke="{COMPARE_COLOR}" stroke-width="1"')
+        )
     parts.append(_polyline(plot.index, plot.gap_ms, x_max, gap_max, f'stroke="{GAP_COLOR}" stroke-width="1"'))
     parts.append(_polyline(plot.index, rates, x_max, rate_max, f'stroke="{RATE_COLOR}" stroke-width="2"'))
     parts.append("</svg>")
@@ -132,8 +152,9 @@ def _json_for_script(value: Any) -> str:
     return json.dumps(value, separators=(",", ":")).replace("</", "<\\/")
 
 
-def static_html(output: GenerationOutput, plot: Optional[PlotData], title: str = "",
-                previous: Optional[PlotData] = None) -> str:
+def static_html(
+    output: GenerationOutput, plot: Optional[PlotData], title: str = "", previous: Optional[PlotData] = None
+) -> str:
     """The finished run as self-contained HTML: header, text, chart (if `plot`), stats."""
     parts = ['<div class="xybrid-run xybrid-static">']
     if title:
@@ -141,7 +162,10 @@ def static_html(output: GenerationOutput, plot: Optional[PlotData], title: str =
     parts.append(f'<pre class="xybrid-stream" style="{TEXT_STYLE}">{html.escape(output.text)}</pre>')
     if plot is not None:
         parts.append(f'<div class="xybrid-chart">{svg_chart(plot, previous)}</div>')
-        parts.append(f'<script type="application/json" class="xybrid-data">{_json_for_script(chart_data(plot, previous))}</script>')
+        parts.append(
+            '<script type="application/json" class="xybrid-data">'
+            f"{_json_for_script(chart_data(plot, previous))}</script>"
+        )
     parts.append(stats_html(stats_items(output), output.interference_note))
     if plot is not None:
         parts.append(UPGRADE_SCRIPT)

@@ -23,14 +23,18 @@ def stats_items(figures: Figures) -> list[tuple[str, str]]:
     if isinstance(figures, LiveFigures):
         return items + [("tokens", str(figures.tokens)), ("chunks", str(figures.chunks)), ("status", "running")]
     cached = fmt_value(figures.prompt_cached_tokens)
-    return items + [
-        ("prefill", fmt_rate(figures.prefill_tps)),
-        ("engine decode", fmt_rate(figures.engine_decode_tps)),
-        ("engine prefill", fmt_rate(figures.engine_prefill_tps)),
-        ("tokens", str(figures.tokens_generated)),
-        ("chunks", str(figures.emitted_chunks)),
-        ("prompt", str(figures.prompt_tokens)),
-        ("cached", cached),
-        ("finish", figures.finish_reason),
-        ("backend", f"{figures.backend}/{figures.execution_provider}"),
-    ] + ([("route", f"{figures.route} ({figures.route_reason})")] if figures.route else [])
+    return (
+        items
+        + [
+            ("prefill", fmt_rate(figures.prefill_tps)),
+            ("engine decode", fmt_rate(figures.engine_decode_tps)),
+            ("engine prefill", fmt_rate(figures.engine_prefill_tps)),
+            ("tokens", str(figures.tokens_generated)),
+            ("chunks", str(figures.emitted_chunks)),
+            ("prompt", str(figures.prompt_tokens)),
+            ("cached", cached),
+            ("finish", figures.finish_reason),
+            ("backend", f"{figures.backend}/{figures.execution_provider}"),
+        ]
+        + ([("route", f"{figures.route} ({figures.route_reason})")] if figures.route else [])
+    )

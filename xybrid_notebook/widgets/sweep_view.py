@@ -13,7 +13,8 @@ import html
 import math
 import sys
 import time
-from typing import TYPE_CHECKING, Any, Optional, Sequence, TextIO
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Optional, TextIO
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..compare import CompareResult
@@ -22,8 +23,15 @@ if TYPE_CHECKING:  # pragma: no cover
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf", "#7f7f7f")
 NUMERIC = ("threads", "n_prompt", "n_gen", "depth", "n_batch", "n_ubatch")
 TABLE_COLUMNS = (
-    "pp_tps_mean", "pp_tps_ci95", "tg_tps_mean", "tg_tps_ci95", "ttft_ms_mean", "itl_p50_ms", "itl_p95_ms",
-    "sample_ms_per_token", "repetitions",
+    "pp_tps_mean",
+    "pp_tps_ci95",
+    "tg_tps_mean",
+    "tg_tps_ci95",
+    "ttft_ms_mean",
+    "itl_p50_ms",
+    "itl_p95_ms",
+    "sample_ms_per_token",
+    "repetitions",
 )
 Point = tuple[float, float, Optional[float]]
 
@@ -46,7 +54,7 @@ def _fmt(value: float) -> str:
 
 
 def svg_chart(
-    series: dict[str, Sequence[Point]],
+    series: Mapping[str, Sequence[Point]],
     title: str,
     x_label: str,
     y_label: str,
@@ -58,9 +66,11 @@ def svg_chart(
     """Points (x, mean, CI95 half-width or None) per series, joined by lines, with error bars."""
     points = [p for values in series.values() for p in values]
     left, right, top, bottom = 52, 12, 24, 40
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'style="font:11px sans-serif;background:#fff">',
-             f'<text x="{left}" y="14" font-weight="bold">{html.escape(title)}</text>']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'style="font:11px sans-serif;background:#fff">',
+        f'<text x="{left}" y="14" font-weight="bold">{html.escape(title)}</text>',
+    ]
     if not points:
         parts.append(f'<text x="{left}" y="{height // 2}" fill="#888">waiting for the first configuration…</text>')
         return "".join(parts) + "</svg>"
@@ -77,19 +87,26 @@ def svg_chart(
     parts.append(f'<line x1="{left}" y1="{axis_y}" x2="{width - right}" y2="{axis_y}" stroke="#444"/>')
     parts.append(f'<line x1="{left}" y1="{top}" x2="{left}" y2="{axis_y}" stroke="#444"/>')
     for t in _ticks(y0, y1):
-        parts.append(f'<text x="{left - 4}" y="{sy(t) + 4:.1f}" text-anchor="end">{_fmt(t)}</text>'
-                     f'<line x1="{left}" y1="{sy(t):.1f}" x2="{width - right}" y2="{sy(t):.1f}" stroke="#eee"/>')
+        parts.append(
+            f'<text x="{left - 4}" y="{sy(t) + 4:.1f}" text-anchor="end">{_fmt(t)}</text>'
+            f'<line x1="{left}" y1="{sy(t):.1f}" x2="{width - right}" y2="{sy(t):.1f}" stroke="#eee"/>'
+        )
     for t in sorted({p[0] for p in points}) if len({p[0] for p in points}) <= 8 else _ticks(x0, x1):
         parts.append(f'<text x="{sx(t):.1f}" y="{axis_y + 14}" text-anchor="middle">{_fmt(t)}</text>')
-    parts.append(f'<text x="{(left + width - right) / 2}" y="{height - 6}" text-anchor="middle">'
-                 f'{html.escape(x_label)}</text>')
-    parts.append(f'<text x="12" y="{(top + axis_y) / 2}" transform="rotate(-90 12 {(top + axis_y) / 2})" '
-                 f'text-anchor="middle">{html.escape(y_label)}</text>')
+    parts.append(
+        f'<text x="{(left + width - right) / 2}" y="{height - 6}" text-anchor="middle">{html.escape(x_label)}</text>'
+    )
+    parts.append(
+        f'<text x="12" y="{(top + axis_y) / 2}" transform="rotate(-90 12 {(top + axis_y) / 2})" '
+        f'text-anchor="middle">{html.escape(y_label)}</text>'
+    )
     if vline is not None:
         x = sx(vline[0])
         label = html.escape(vline[1])
-        parts.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{axis_y}" stroke="#999" stroke-dasharray="4 3"/>'
-                     f'<text x="{x - 3:.1f}" y="{top + 10}" text-anchor="end" fill="#666">{label}</text>')
+        parts.append(
+            f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{axis_y}" stroke="#999" stroke-dasharray="4 3"/>'
+            f'<text x="{x - 3:.1f}" y="{top + 10}" text-anchor="end" fill="#666">{label}</text>'
+        )
     for i, (name, values) in enumerate(series.items()):
         color = COLORS[i % len(COLORS)]
         ordered = sorted(values)
@@ -98,21 +115,25 @@ def svg_chart(
             parts.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="1.5"/>')
         for x, y, ci in ordered:
             if ci:
-                parts.append(f'<line x1="{sx(x):.1f}" y1="{sy(y - ci):.1f}" x2="{sx(x):.1f}" y2="{sy(y + ci):.1f}" '
-                             f'stroke="{color}"/>')
+                parts.append(
+                    f'<line x1="{sx(x):.1f}" y1="{sy(y - ci):.1f}" x2="{sx(x):.1f}" y2="{sy(y + ci):.1f}" '
+                    f'stroke="{color}"/>'
+                )
             parts.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3" fill="{color}"/>')
         if len(series) > 1 or name:
-            parts.append(f'<text x="{width - right}" y="{top + 12 * (i + 1)}" text-anchor="end" fill="{color}">'
-                         f'{html.escape(name)}</text>')
+            parts.append(
+                f'<text x="{width - right}" y="{top + 12 * (i + 1)}" text-anchor="end" fill="{color}">'
+                f"{html.escape(name)}</text>"
+            )
     return "".join(parts) + "</svg>"
 
 
 # -- a sweep as charts and a table ------------------------------------------------------------------
-def _x_parameter(result: "SweepResult") -> Optional[str]:
+def _x_parameter(result: SweepResult) -> Optional[str]:
     return next((name for name in result.swept if name in NUMERIC), None)
 
 
-def sweep_series(result: "SweepResult", figure: str) -> tuple[str, dict[str, list[Point]]]:
+def sweep_series(result: SweepResult, figure: str) -> tuple[str, dict[str, list[Point]]]:
     """(x label, series) of one figure's means and CI95: x = the first numeric swept parameter."""
     frame_rows = [r.row() for r in result.results]
     x_name = _x_parameter(result)
@@ -129,7 +150,7 @@ def sweep_series(result: "SweepResult", figure: str) -> tuple[str, dict[str, lis
     return (x_name or "configuration"), series
 
 
-def sweep_charts_html(result: "SweepResult") -> str:
+def sweep_charts_html(result: SweepResult) -> str:
     """pp and tg means with CI95 error bars, side by side."""
     charts = []
     for figure, title in (("pp_tps", "prompt processing"), ("tg_tps", "token generation")):
@@ -139,34 +160,36 @@ def sweep_charts_html(result: "SweepResult") -> str:
     return '<div style="display:flex;gap:8px;flex-wrap:wrap">' + "".join(charts) + "</div>"
 
 
-def sweep_table_html(result: "SweepResult") -> str:
+def sweep_table_html(result: SweepResult) -> str:
     """The DataFrame's configuration columns that vary, and the figures, without the raw samples."""
     frame = result.to_pandas()
-    keep = [c for c in ("backend", "model", "threads", "n_prompt", "n_gen", "depth") if c in frame] + [
-        c for c in result.swept if c not in ("backend", "model", "threads", "n_prompt", "n_gen", "depth")
-    ] + list(TABLE_COLUMNS)
+    keep = (
+        [c for c in ("backend", "model", "threads", "n_prompt", "n_gen", "depth") if c in frame]
+        + [c for c in result.swept if c not in ("backend", "model", "threads", "n_prompt", "n_gen", "depth")]
+        + list(TABLE_COLUMNS)
+    )
     shown = frame[keep].map(lambda v: "–" if v is None else v)
-    return shown.to_html(index=False, float_format=lambda v: f"{v:.3g}", na_rep="–", border=0,
-                               classes="xybrid-table")
+    return shown.to_html(index=False, float_format=lambda v: f"{v:.3g}", na_rep="–", border=0, classes="xybrid-table")
 
 
-def sweep_result_html(result: "SweepResult") -> str:
+def sweep_result_html(result: SweepResult) -> str:
     """A finished sweep: status line, charts, table."""
     status = f"{len(result)}/{result.planned} configuration(s)" + (" — stopped early" if result.stopped else "")
     return f"<div><b>sweep</b>: {html.escape(status)}{sweep_charts_html(result)}{sweep_table_html(result)}</div>"
 
 
-def compare_result_html(result: "CompareResult") -> str:
+def compare_result_html(result: CompareResult) -> str:
     """The verdict in words, what A and B are, and the per-metric table."""
     a, b = result.labels
     frame = result.to_pandas().drop(columns=["verdict"])
     table = frame.to_html(index=False, float_format=lambda v: f"{v:.3g}", na_rep="–", border=0, classes="xybrid-table")
     stopped = " (stopped early)" if result.stopped else ""
-    return (f"<div><b>{html.escape(result.verdict)}</b><br>A: {html.escape(a)}<br>B: {html.escape(b)}"
-            f"{stopped}{table}</div>")
+    return (
+        f"<div><b>{html.escape(result.verdict)}</b><br>A: {html.escape(a)}<br>B: {html.escape(b)}{stopped}{table}</div>"
+    )
 
 
-def depth_curve_svg(curve: "DepthCurve") -> str:
+def depth_curve_svg(curve: DepthCurve) -> str:
     """Decode ms per token against KV position, the context size marked by a dashed line."""
     points = [(x, y, ci) for x, y, ci in zip(curve.positions, curve.ms_per_token, curve.ms_ci95)]
     vline = (float(curve.context_length), f"context {curve.context_length}") if curve.context_length else None
@@ -179,7 +202,7 @@ def depth_curve_svg(curve: "DepthCurve") -> str:
 
 
 # -- live ----------------------------------------------------------------------------------------------
-def _eta_text(progress: "SweepProgress") -> str:
+def _eta_text(progress: SweepProgress) -> str:
     eta = progress.eta_s
     left = "–" if eta is None else f"{eta:.0f} s"
     return f"{progress.done_runs}/{progress.total_runs} runs · {progress.elapsed_s:.0f} s · ETA {left}"
@@ -195,7 +218,7 @@ class TextProgress:
         self.title, self.stream, self.interval_s = title, stream or sys.stdout, interval_s
         self._last = 0.0
 
-    def on_progress(self, progress: "SweepProgress") -> None:
+    def on_progress(self, progress: SweepProgress) -> None:
         """Rewrite the line at most every `interval_s`, and always when a configuration finishes."""
         now = time.monotonic()
         if progress.finished is None and now - self._last < self.interval_s:
@@ -234,7 +257,7 @@ class SweepLiveView:
         self._last = 0.0
         display(self.box)
 
-    def on_progress(self, progress: "SweepProgress") -> None:
+    def on_progress(self, progress: SweepProgress) -> None:
         """Move the bar (throttled); redraw the chart and the table when a configuration finishes."""
         now = time.monotonic()
         if progress.finished is None and now - self._last < 0.2:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import html
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
-from ..session import RunRecord, prompt_preview
 from ..format import fmt_cores, fmt_ms, fmt_rate, fmt_value
+from ..session import RunRecord, prompt_preview
 
 
 class Table:
@@ -18,7 +19,9 @@ class Table:
         self.title = title
 
     def __repr__(self) -> str:
-        widths = [max(len(h), *(len(r[i]) for r in self.rows)) if self.rows else len(h) for i, h in enumerate(self.header)]
+        widths = [
+            max(len(h), *(len(r[i]) for r in self.rows)) if self.rows else len(h) for i, h in enumerate(self.header)
+        ]
         lines = [self.title] if self.title else []
         if any(self.header):
             lines.append("  ".join(h.ljust(w) for h, w in zip(self.header, widths)).rstrip())
@@ -31,22 +34,46 @@ class Table:
         head = "".join(f"<th>{html.escape(h)}</th>" for h in self.header) if any(self.header) else ""
         body = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row) + "</tr>" for row in self.rows)
         caption = f"<caption style='text-align:left'>{html.escape(self.title)}</caption>" if self.title else ""
-        return f'<table class="xybrid-table">{caption}{f"<thead><tr>{head}</tr></thead>" if head else ""}<tbody>{body}</tbody></table>'
+        thead = f"<thead><tr>{head}</tr></thead>" if head else ""
+        return f'<table class="xybrid-table">{caption}{thead}<tbody>{body}</tbody></table>'
 
 
-HISTORY_HEADER = ["#", "time", "backend", "model", "prompt", "tokens", "TTFT", "ITL mean", "p95", "decode",
-                  "finish", "route", "engine settings", "other CPU"]
+HISTORY_HEADER = [
+    "#",
+    "time",
+    "backend",
+    "model",
+    "prompt",
+    "tokens",
+    "TTFT",
+    "ITL mean",
+    "p95",
+    "decode",
+    "finish",
+    "route",
+    "engine settings",
+    "other CPU",
+]
 
 
 def history_table(records: Sequence[RunRecord]) -> Table:
     """One row per run, the figures a user compares first."""
     rows = [
         [
-            r.index, r.started_at.strftime("%H:%M:%S"), r.output.backend, r.output.model_id,
-            prompt_preview(r.prompt, 32), r.output.tokens_generated, fmt_ms(r.output.ttft_ms),
-            fmt_ms(r.output.mean_itl_ms), fmt_ms(r.output.p95_itl_ms), fmt_rate(r.output.decode_tps),
-            r.output.finish_reason, r.output.route_reason or r.output.route,
-            r.output.engine_settings or "defaults", fmt_cores(r.output.other_cpu_cores_mean),
+            r.index,
+            r.started_at.strftime("%H:%M:%S"),
+            r.output.backend,
+            r.output.model_id,
+            prompt_preview(r.prompt, 32),
+            r.output.tokens_generated,
+            fmt_ms(r.output.ttft_ms),
+            fmt_ms(r.output.mean_itl_ms),
+            fmt_ms(r.output.p95_itl_ms),
+            fmt_rate(r.output.decode_tps),
+            r.output.finish_reason,
+            r.output.route_reason or r.output.route,
+            r.output.engine_settings or "defaults",
+            fmt_cores(r.output.other_cpu_cores_mean),
         ]
         for r in records
     ]

@@ -36,7 +36,7 @@ class TextView:
 
     def finish(self, output: GenerationOutput, plot: PlotData) -> None:
         """Print whatever text is left, then the one-line summary (which names any interference)."""
-        self.stream.write(output.text[self._printed:] + "\n" + output.summary() + "\n")
+        self.stream.write(output.text[self._printed :] + "\n" + output.summary() + "\n")
         self.stream.flush()
 
     def abandon(self, reason: str) -> None:
