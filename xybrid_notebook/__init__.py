@@ -6,13 +6,15 @@ From Python: `create_backend("llama-cpp")`, `load(LlmConfig(resolve_model()))`, 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
+from . import compare as _compare_module
+from . import sweep as _sweep_module
 from .backends import available_backends, create_backend, register_backend
 from .backends.base import LlmBackend, Requirement
 from .backends.gguf_file import GgufFileBackend
 from .backends.remote import RemoteSpec
-from .compare import CompareResult, compare
+from .compare import CompareResult
 from .errors import (
     BackendUnavailable,
     GenerationCancelled,
@@ -26,10 +28,35 @@ from .errors import (
 )
 from .frames import current_session
 from .models import CATALOG, DEFAULT_CHAT_MODEL, DEFAULT_MODEL, DEFAULT_RAW_MODEL, default_model_for, resolve_model
-from .sweep import DepthCurve, SweepResult, depth_curve, sweep
+from .sweep import DepthCurve, SweepResult, depth_curve
 from .types import ChatMessage, GenerationConfig, GenerationOutput, LlmConfig, PartialToken
 
 __version__ = "0.1.0"
+
+
+def sweep(*, live: Optional[bool] = None, repetitions: int = 5, warmup: int = 1, **kwargs: Any) -> SweepResult:
+    """Run every combination of the sweep parameters; see `xybrid_notebook.sweep.sweep` for them.
+
+    `live` shows the progress bar, chart and table while it runs (default: in a Jupyter
+    kernel with widgets). Bad values raise `InvalidInput` before anything runs.
+    """
+    from .widgets.sweep_view import in_widget_kernel, run_with_live_view
+
+    live = in_widget_kernel() if live is None else live
+    params = {k: v for k, v in kwargs.items() if k in _sweep_module.PARAMETERS}
+    total = len(_sweep_module.expand(params)) * (max(repetitions, 0) + max(warmup, 0)) if live else 0
+    kwargs.update(repetitions=repetitions, warmup=warmup)
+    return run_with_live_view(_sweep_module.sweep, "sweep", total, live, kwargs)
+
+
+def compare(
+    a: Any, b: Any, *, live: Optional[bool] = None, repetitions: int = 5, warmup: int = 1, **kwargs: Any
+) -> CompareResult:
+    """Paired A/B in interleaved repetitions; see `xybrid_notebook.compare.compare`. `live` as for `sweep`."""
+    from .widgets.sweep_view import run_with_live_view
+
+    kwargs.update(a=a, b=b, repetitions=repetitions, warmup=warmup)
+    return run_with_live_view(_compare_module.compare, "compare", 2 * (repetitions + warmup), live, kwargs)
 
 
 def history() -> Any:

@@ -82,3 +82,41 @@ def test_text_progress_is_one_line_with_eta(scripted_on_fake_time) -> None:
     text = stream.getvalue()
     assert text.count("\n") == 1 and text.endswith(" — done\n")
     assert re.search(r"2/2 runs .* ETA 0 s", text)
+
+
+def test_public_sweep_and_compare_show_the_live_view_when_asked(scripted_on_fake_time, monkeypatch) -> None:
+    import xybrid_notebook
+    from xybrid_notebook.widgets import sweep_view
+
+    shown = []
+    monkeypatch.setattr(sweep_view, "SweepLiveView", lambda title, total: shown.append((title, total)) or _Recorder())
+    backend, fake = scripted_on_fake_time([1.0])
+    result = xybrid_notebook.sweep(
+        backend=backend, n_prompt=[2, 3], n_gen=4, repetitions=2, warmup=1, clock_factory=fake.clock, live=True
+    )
+    assert len(result) == 2 and shown == [("sweep", 6)] and _Recorder.calls["finish"] == 1
+    assert _Recorder.calls["progress"] > 0
+    xybrid_notebook.compare(
+        {"n_gen": 2},
+        {"n_gen": 4},
+        backend=backend,
+        n_prompt=2,
+        repetitions=2,
+        warmup=0,
+        clock_factory=fake.clock,
+        live=True,
+    )
+    assert shown[-1] == ("compare", 4)
+    before = dict(_Recorder.calls)
+    xybrid_notebook.sweep(backend=backend, n_prompt=2, n_gen=4, repetitions=1, clock_factory=fake.clock)
+    assert _Recorder.calls == before  # plain Python: no view
+
+
+class _Recorder:
+    calls = {"progress": 0, "finish": 0}
+
+    def on_progress(self, progress) -> None:
+        _Recorder.calls["progress"] += 1
+
+    def finish(self, result) -> None:
+        _Recorder.calls["finish"] += 1

@@ -284,3 +284,33 @@ class SweepLiveView:
             if self.show_charts:
                 self.charts.value = sweep_charts_html(result)
             self.table.value = sweep_table_html(result)
+
+
+def in_widget_kernel() -> bool:
+    """True inside a Jupyter kernel that can show widgets (and `XYBRID_VIEW` does not ask for text)."""
+    import os
+
+    if os.environ.get("XYBRID_VIEW", "").lower() == "text" or "IPython" not in sys.modules:
+        return False
+    from IPython import get_ipython
+
+    return type(get_ipython()).__name__ == "ZMQInteractiveShell"
+
+
+def run_with_live_view(run: Any, title: str, total_runs: int, live: Optional[bool], kwargs: dict[str, Any]) -> Any:
+    """Call `run(**kwargs)` with a `SweepLiveView` subscribed when `live` (None: in a widget kernel)."""
+    if live is None:
+        live = in_widget_kernel()
+    if not live:
+        return run(**kwargs)
+    view = SweepLiveView(title, total_runs)
+    theirs = kwargs.get("on_progress")
+
+    def both(progress: SweepProgress) -> None:
+        view.on_progress(progress)
+        if theirs is not None:
+            theirs(progress)
+
+    result = run(**{**kwargs, "on_progress": both})
+    view.finish(result)
+    return result
