@@ -23,7 +23,7 @@ def _backend(settings: dict[str, Any]) -> Any:
     backend = create_backend("llama-cpp")
     backend.probe_plan = lambda: None  # load exactly with `settings`, whatever the probe chose
     with module.model_params_overridden(module.import_llama_cpp(), settings):
-        backend.load(LlmConfig(resolve_model(), context_length=2048))
+        backend.load(LlmConfig(resolve_model("gemma3-270m"), context_length=2048))
     return backend
 
 

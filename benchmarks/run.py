@@ -19,9 +19,11 @@ from benchmarks.browser import browser_overhead
 from benchmarks.browser import rows as browser_rows
 from benchmarks.common import machine
 from benchmarks.core_cost import bytes_per_chunk, per_chunk_cost
+from benchmarks.engine_settings import engine_settings_cost
 from benchmarks.memory import rss_over_generations
 from benchmarks.overhead import llama_overhead, mistral_overhead
 from benchmarks.side_by_side import side_by_side
+from benchmarks.token_budget import token_budget
 from benchmarks.traffic import widget_traffic
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
@@ -126,7 +128,35 @@ def table(results: dict[str, Any]) -> str:
         )
     if "browser" in results:
         lines += browser_rows(results["browser"])
+    lines += token_budget_rows(results["token_budget"]) + engine_settings_rows(results["engine_settings"])
     return "\n".join(lines)
+
+
+def token_budget_rows(budget: dict[str, Any]) -> list[str]:
+    """Where one decoded token's time goes, llama.cpp's share first (item 8 of the table)."""
+    ms, share = budget["ms_per_token"], budget["share_of_token"]
+    ours = share["our_loop_beyond_llama_cpp"]
+    return [
+        f"8. one decoded token ({budget['tokens']} greedy tokens, {budget['rounds']} alternating rounds, medians): "
+        f"{_f(ms['ours'], 2)} ms through our backend",
+        f"   llama.cpp decode {_f(ms['decode'], 2)} ms ({share['llama_decode']:.1%}), its sampler "
+        f"+{_f(ms['decode_sample'] - ms['decode'], 2)} ms ({share['llama_sampler']:.1%}), "
+        f"llama-cpp-python's generate() +{_f(ms['binding'] - ms['decode_sample'], 2)} ms ({share['binding']:.1%}), "
+        f"our loop +{_f(ms['ours'] - ms['binding'], 2)} ms ({share['our_loop_beyond_binding']:.1%})",
+        f"   our loop's share beyond llama.cpp's decode + sampling {ours:.1%} "
+        f"(target <= 3 %: {_verdict(ours <= 0.03)}); "
+        f"the live text view adds {share['text_view']:.1%}",
+    ]
+
+
+def engine_settings_rows(cost: dict[str, Any]) -> list[str]:
+    """llama.cpp with its default CPU buffer types against the safe setting the probe falls back to."""
+    return [
+        f"9. llama.cpp safe setting (no extra buffer types) / defaults: decode "
+        f"{_f(cost['safe']['decode_tps'])} / {_f(cost['default']['decode_tps'])} tok/s = "
+        f"{cost['decode_safe_over_default']:.3f}; prefill {_f(cost['safe']['prefill_tps'])} / "
+        f"{_f(cost['default']['prefill_tps'])} tok/s = {cost['prefill_safe_over_default']:.3f}"
+    ]
 
 
 def main() -> int:
@@ -146,6 +176,8 @@ def main() -> int:
     results["rss"] = _step("RSS over 200 generations", rss_over_generations)
     results["side_by_side"] = _step("backends side by side", side_by_side)
     results["browser"] = _step("real browser: JupyterLab + headless Chromium", browser_overhead)
+    results["token_budget"] = _step("where a decoded token's time goes", token_budget)
+    results["engine_settings"] = _step("llama.cpp defaults vs the safe setting", engine_settings_cost)
     results["seconds"] = time.perf_counter() - started
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=1, default=str))
