@@ -131,10 +131,10 @@ def test_backend_failing_mid_stream_is_recorded_as_error(shell_with: Interactive
 def test_listener_failing_is_recorded_as_error(shell_with: InteractiveShell, monkeypatch) -> None:
     from xybrid_notebook.widgets.text_view import TextView
 
-    def broken(self, text, final):
+    def broken(self, delta):
         raise RuntimeError("view broke")
 
-    monkeypatch.setattr(TextView, "show_text", broken)
+    monkeypatch.setattr(TextView, "update", broken)
     with pytest.raises(UsageError, match="view broke"):
         shell_with.run_cell_magic("generate", "--text", "go")
     assert _session(shell_with).history[-1].output.finish_reason == "error"
