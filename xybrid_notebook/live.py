@@ -17,7 +17,7 @@ import numpy as np
 from .metrics import NS_PER_MS, ChunkClock, running_decode_tps, timing_figures
 from .types import GenerationOutput, PartialToken
 
-FLUSH_INTERVAL_S = 0.25  # one message per flush: 4 per second at most, whatever the token rate
+FLUSH_INTERVAL_S = 0.4  # one message per flush: 2.5 per second, whatever the token rate (the page needs >= 2)
 STATS_INTERVAL_S = 1.0  # live stats (percentiles over every gap so far) once a second
 LIVE_POINTS_PER_FLUSH = 500  # a flush carries at most this many new points (bucket maxima beyond)
 MAX_PLOT_POINTS = 2000

@@ -131,10 +131,10 @@ def test_backend_failing_mid_stream_is_recorded_as_error(shell_with: Interactive
 def test_a_bug_in_a_listener_keeps_its_traceback_and_is_recorded(shell_with: InteractiveShell, monkeypatch) -> None:
     from xybrid_notebook.widgets.text_view import TextView
 
-    def broken(self, text, final):
+    def broken(self, delta):
         raise RuntimeError("view broke")
 
-    monkeypatch.setattr(TextView, "show_text", broken)
+    monkeypatch.setattr(TextView, "update", broken)
     with pytest.raises(RuntimeError, match="view broke") as info:  # a bug: not turned into a one-line UsageError
         shell_with.run_cell_magic("generate", "--text", "go")
     assert any(frame.name == "broken" for frame in info.traceback)
