@@ -49,6 +49,11 @@ def current_kernel_id() -> Optional[str]:
     return match.group(1) if match else None
 
 
+def widget_module(*names: str) -> str:
+    """The JavaScript files of this folder, joined in order into one module's source."""
+    return "\n".join(Path(__file__).with_name(name).read_text(encoding="utf-8") for name in names)
+
+
 def compact_esm(source: str) -> str:
     """The module without comment lines and indentation: it travels with every run view's state."""
     lines = (line.strip() for line in source.splitlines())
@@ -58,7 +63,7 @@ def compact_esm(source: str) -> str:
 class RunWidget(anywidget.AnyWidget):
     """The browser side of one run; everything live arrives as custom messages."""
 
-    _esm = compact_esm(Path(__file__).with_name("run_view.js").read_text(encoding="utf-8"))
+    _esm = compact_esm(widget_module("stop_button.js", "run_view.js"))
     run_id = traitlets.Unicode("").tag(sync=True)  # keys the browser's store of this run's deltas
     title = traitlets.Unicode("").tag(sync=True)
     kernel_id = traitlets.Unicode("").tag(sync=True)

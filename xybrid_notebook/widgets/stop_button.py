@@ -12,48 +12,15 @@ from __future__ import annotations
 import anywidget
 import traitlets
 
-from .run_view import current_kernel_id
+from .run_view import current_kernel_id, widget_module
 
-_ESM = r"""
-function interruptUrl(kernelId) {
-  const node = document.getElementById("jupyter-config-data");
-  if (!node || !kernelId) return null;
-  const config = JSON.parse(node.textContent || "{}");
-  const base = (config.baseUrl || "/").replace(/\/?$/, "/");
-  return { url: base + "api/kernels/" + kernelId + "/interrupt", token: config.token || "" };
-}
-
-function render({ model, el }) {
-  const button = document.createElement("button");
-  button.className = "xybrid-stop jupyter-button";
-  button.textContent = "■ Stop";
-  button.title = "Stop this generation (interrupts the kernel; the model stays loaded)";
-  const target = interruptUrl(model.get("kernel_id"));
-  const sync = () => {
-    const running = model.get("running");
-    button.style.display = target && running ? "" : "none";
-    button.disabled = !running;
-    if (running) button.textContent = "■ Stop";
-  };
-  button.addEventListener("click", async () => {
-    button.disabled = true;
-    button.textContent = "Stopping…";
-    const headers = {};
-    const xsrf = document.cookie.match(/(?:^|;\s*)_xsrf=([^;]*)/);
-    if (xsrf) headers["X-XSRFToken"] = decodeURIComponent(xsrf[1]);
-    if (target.token) headers["Authorization"] = "token " + target.token;
-    try {
-      await fetch(target.url, { method: "POST", headers, credentials: "same-origin" });
-    } catch (error) {
-      button.textContent = "Stop failed: use Kernel ▸ Interrupt";
-    }
-  });
-  model.on("change:running", sync);
-  sync();
-  el.appendChild(button);
-}
+_ESM = (
+    widget_module("stop_button.js")
+    + """
+function render({ model, el }) { el.appendChild(stopButton(model)); }
 export default { render };
 """
+)
 
 
 class StopButton(anywidget.AnyWidget):
