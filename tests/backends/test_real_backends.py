@@ -90,8 +90,8 @@ def test_keyboard_interrupt_mid_stream_then_next_call_works(real_backend: LlmBac
 
     with pytest.raises(KeyboardInterrupt) as info:
         real_backend.generate_raw_streaming("Once upon a time", GenerationConfig(max_tokens=200), interrupt)
-    assert info.value.partial_output.finish_reason == "cancelled"
-    assert info.value.partial_output.emitted_chunks == 4
+    assert info.value.partial.finish_reason == "cancelled"
+    assert info.value.partial.emitted_chunks == 4
     assert real_backend.generate_raw("Hello", GREEDY).tokens_generated == 24
 
 

@@ -92,7 +92,9 @@ def test_quickstart_streams_text_and_chart_live_then_leaves_the_static_form(page
     assert samples and samples[-1]["done"], "the first generation never finished"
     running = [s for s in samples if not s["done"]]
     lengths = [s["text"] for s in running if s["text"] > 0]
-    assert len(set(lengths)) >= 5 and lengths == sorted(lengths), lengths
+    # At least three states before the end (SmolLM2 writes its 128 tokens in about 1.5 s on a quiet machine,
+    # flushed every 0.4 s), each appended to the last.
+    assert len(set(lengths)) >= 3 and lengths == sorted(lengths), lengths
     nodes = [s["nodes"] for s in running if s["text"] > 0]
     assert nodes == sorted(nodes) and nodes[-1] > nodes[0], nodes  # text nodes appended, never replaced
     growing = [s["points"] for s in running if s["points"] > 0]

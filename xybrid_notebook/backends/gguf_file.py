@@ -31,6 +31,8 @@ class CheckedFile:
 class GgufFileBackend(LlmBackend[LlmConfig]):
     """An engine that loads a local GGUF file, described by an `LlmConfig`."""
 
+    _header: Optional[GgufHeader] = None
+
     def _check(self, config: LlmConfig) -> CheckedFile:
         """Validate the config and the file's header, and prove the engine on this machine."""
         config.validate()
@@ -42,6 +44,12 @@ class GgufFileBackend(LlmBackend[LlmConfig]):
     def _load(self, config: LlmConfig, checked: CheckedFile) -> None:
         self.engine_verdict = checked.verdict
         self._load_model(config, checked.header)
+        self._header = checked.header
+
+    @property
+    def header(self) -> Optional[GgufHeader]:
+        """The validated GGUF header of the loaded model file (tokens, template, architecture), if any."""
+        return self._header if self.is_loaded() else None
 
     @abstractmethod
     def _load_model(self, config: LlmConfig, header: GgufHeader) -> None:
