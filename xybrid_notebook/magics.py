@@ -424,7 +424,7 @@ class XybridMagics(Magics):
         if args.out is not None and not args.out.isidentifier():
             raise UsageError(f"-o needs a Python variable name, got {args.out!r}")
         backend = self.session.require_backend()
-        self.session.configure()  # surfaces a broken default config before any output
+        self.session.run_config(**_overrides(args))  # a bad value is one line before any output
         if args.chat:
             notice = self.session.set_chat_system(args.system)
             if notice:

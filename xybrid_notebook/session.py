@@ -231,6 +231,10 @@ class Session:
         messages.append(ChatMessage.user(text))
         return messages
 
+    def run_config(self, **overrides: Any) -> GenerationConfig:
+        """The defaults with `overrides` applied, checked: what one run would use (nothing changes)."""
+        return dataclasses.replace(self.defaults, **overrides).validate()
+
     def generate(
         self,
         text: str,
@@ -244,7 +248,7 @@ class Session:
         """Run one generation and record it; a cancelled or failed run is recorded too."""
         if mode not in ("single", "chat", "raw"):
             raise InvalidInput(f"mode must be single, chat or raw, got {mode!r}")
-        config = dataclasses.replace(self.defaults, **overrides).validate()
+        config = self.run_config(**overrides)
         if mode == "chat":
             self.set_chat_system(system)
             system = None

@@ -72,3 +72,22 @@ def test_every_option_has_help_text() -> None:
     for parser in parsers:
         for action in parser._actions:
             assert action.help, f"{parser.prog} {action.option_strings or action.dest}"
+
+
+def test_a_bad_sampling_value_fails_before_any_view_is_shown(shell: InteractiveShell, monkeypatch) -> None:
+    from xybrid_notebook.backends import register_backend, unregister_backend
+    from xybrid_notebook.backends.scripted import ScriptedBackend
+    from xybrid_notebook.magics import XybridMagics
+
+    def no_view(self, args):
+        raise AssertionError("a view was made for a run that cannot start")
+
+    register_backend("scripted", ScriptedBackend)
+    try:
+        shell.run_line_magic("xybrid", "load --backend scripted")
+        monkeypatch.setattr(XybridMagics, "_make_view", no_view)
+        with pytest.raises(UsageError, match="top_p must be in"):
+            shell.run_cell_magic("generate", "--top-p 7", "Hi")
+    finally:
+        shell.run_line_magic("xybrid", "unload")
+        unregister_backend("scripted")
