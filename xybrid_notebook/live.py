@@ -160,7 +160,6 @@ class LiveRun:
         self._pieces_sent = 0
         self._chars_sent = 0
         self._points_sent = 1  # gap k is the gap before chunk k; chunk 0 has none
-        self._decoded = 0.0
 
     def on_token(self, token: PartialToken) -> None:
         """The per-chunk hot path: remember the piece, flush only when the throttle is due."""
@@ -185,18 +184,13 @@ class LiveRun:
         return LiveDelta(text, start, index, gaps, rates, ttft, figures, restart)
 
     def _new_points(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The gaps and running decode rates of chunks not sent yet (at most a flush's worth, spikes kept)."""
         k0 = self._points_sent
         if n <= k0:
             return _NO_POINTS, _NO_POINTS, _NO_POINTS
-        offsets = np.frombuffer(self.clock.offsets_ns, dtype=np.int64)[k0 - 1 : n] / NS_PER_MS
-        tokens = np.frombuffer(self.clock.chunk_tokens, dtype=np.uint32)[k0:n].astype(np.float64)
-        first = self.clock.offsets_ns[0] / NS_PER_MS
-        gaps = np.diff(offsets)
-        decoded = self._decoded + np.cumsum(tokens)
-        elapsed_s = (offsets[1:] - first) / 1000.0
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rates = np.where(elapsed_s > 0, decoded / elapsed_s, np.nan)
-        self._decoded = float(decoded[-1])
+        offsets, tokens = self._arrays()
+        gaps = np.diff(offsets)[k0 - 1 :]
+        rates = running_decode_tps(offsets, tokens)[k0 - 1 :]
         self._points_sent = n
         keep = thin_points(gaps.size, LIVE_POINTS_PER_FLUSH, gaps)
         return (keep + k0).astype(np.float64), gaps[keep], rates[keep]
@@ -227,8 +221,5 @@ class LiveRun:
         self.view.finish(output, output_plot_data(output, self._pieces))
 
     def abandon(self, reason: str) -> None:
-        """The run ended without any output (stopped or failed before it began); never raises."""
-        try:
-            self.view.abandon(reason)
-        except Exception:  # a broken view must not hide the original error
-            pass
+        """The run ended without any output (stopped or failed before it began)."""
+        self.view.abandon(reason)

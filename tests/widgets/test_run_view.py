@@ -103,6 +103,8 @@ def test_only_deltas_cross_the_wire_and_they_add_up_to_the_run() -> None:
     points = points_of(view)
     assert np.array_equal(points[:, 0], np.arange(1, points.shape[0] + 1))  # each gap sent once, in order
     assert np.allclose(points[:, 1], output.inter_chunk_ms[: points.shape[0]], atol=1e-3)
+    final_rates = running_decode_tps(np.array(output.chunk_offsets_ms), np.array(output.chunk_tokens, float))
+    assert np.allclose(points[:, 2], final_rates[: points.shape[0]], rtol=1e-5)  # the live rate line is the final one
 
 
 def test_a_burst_is_thinned_per_flush_and_keeps_its_spike() -> None:
