@@ -30,6 +30,7 @@ import numpy as np
 
 from .backends import canonical_name, create_backend
 from .backends.base import LlmBackend
+from .backends.gguf_file import GgufFileBackend
 from .backends.llama_bench_tests import KV_TYPES
 from .errors import InvalidInput
 from .metrics import NS_PER_MS, NS_PER_S, ChunkClock
@@ -374,7 +375,8 @@ class Runners:
             if isinstance(backend, LlmBackend):
                 source = backend.source
                 path = config.model or (source.model_path if isinstance(source, LlmConfig) else None)
-                return LlamaBenchRunner(Path(path or resolve_model()), self.sampling, backend.engine_settings())
+                settings = backend.engine_settings() if isinstance(backend, GgufFileBackend) else {}
+                return LlamaBenchRunner(Path(path or resolve_model()), self.sampling, settings)
             return LlamaBenchRunner(config.model or resolve_model(), self.sampling, _probe_settings(config.model))
         if isinstance(backend, LlmBackend):
             return StreamingRunner(backend)

@@ -26,7 +26,6 @@ from ..errors import (
 )
 from ..metrics import ChunkClock, EngineReport, RunIdentity
 from ..types import ChatMessage, GenerationConfig, GenerationOutput, PartialToken
-from .probe import ProbePlan, ProbeVerdict
 
 OnToken = Callable[[PartialToken], Optional[bool]]
 Prompt = Union[str, Sequence[ChatMessage]]
@@ -166,7 +165,6 @@ class LlmBackend(ABC, Generic[SourceT]):
         self._source: Optional[SourceT] = None
         self._busy = threading.Lock()
         self.last_output: Optional[GenerationOutput] = None
-        self.engine_verdict: Optional[ProbeVerdict] = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     def load(self, source: SourceT) -> None:
@@ -274,17 +272,13 @@ class LlmBackend(ABC, Generic[SourceT]):
         """Where the model runs: "cpu", "cuda" or "metal"."""
         return "cpu"
 
-    def probe_plan(self) -> Optional[ProbePlan]:
-        """How to prove this engine in a child process before loading it here; None: nothing native to prove."""
-        return None
-
-    def engine_settings(self) -> dict[str, Any]:
-        """Settings the probe chose for this machine (empty: the engine's defaults)."""
-        return dict(self.engine_verdict.settings) if self.engine_verdict else {}
-
     def engine_note(self) -> Optional[str]:
         """One line saying what was turned off on this machine and why; None when nothing was."""
-        return self.engine_verdict.note if self.engine_verdict else None
+        return None
+
+    def engine_settings_label(self) -> Optional[str]:
+        """A short name for what was turned off on this machine (recorded with every run); None: nothing."""
+        return None
 
     def label(self) -> str:
         """The engine's label in figures and tables: `wire_label()`, else the registry name."""
@@ -292,8 +286,7 @@ class LlmBackend(ABC, Generic[SourceT]):
 
     def identity(self) -> RunIdentity:
         """Which engine runs which model, where, and with what turned off."""
-        label = self.engine_verdict.label if self.engine_verdict and not self.engine_verdict.is_default else None
-        return RunIdentity(self.label(), self.model_id(), self.execution_provider(), label)
+        return RunIdentity(self.label(), self.model_id(), self.execution_provider(), self.engine_settings_label())
 
     # -- the core ----------------------------------------------------------------------------
     def _run(

@@ -11,13 +11,13 @@ from __future__ import annotations
 from abc import abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from ..gguf_header import GgufHeader
 from ..models import model_id_for, validate_model_file
 from ..types import LlmConfig
 from .base import LlmBackend
-from .probe import ProbeVerdict, prove_engine
+from .probe import ProbePlan, ProbeVerdict, prove_engine
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,8 @@ class GgufFileBackend(LlmBackend[LlmConfig]):
     """An engine that loads a local GGUF file, described by an `LlmConfig`."""
 
     _header: Optional[GgufHeader] = None
+    #: What the engine probe chose on this machine (set at load; None before, or without a probe).
+    engine_verdict: Optional[ProbeVerdict] = None
 
     def _check(self, config: LlmConfig) -> CheckedFile:
         """Validate the config and the file's header, and prove the engine on this machine."""
@@ -45,6 +47,23 @@ class GgufFileBackend(LlmBackend[LlmConfig]):
         self.engine_verdict = checked.verdict
         self._load_model(config, checked.header)
         self._header = checked.header
+
+    def probe_plan(self) -> Optional[ProbePlan]:
+        """How to prove this engine in a child process before loading it here; None: nothing native to prove."""
+        return None
+
+    def engine_settings(self) -> dict[str, Any]:
+        """Settings the probe chose for this machine (empty: the engine's defaults)."""
+        return dict(self.engine_verdict.settings) if self.engine_verdict else {}
+
+    def engine_note(self) -> Optional[str]:
+        """The probe's one line when it turned something off on this machine; else None."""
+        return self.engine_verdict.note if self.engine_verdict else None
+
+    def engine_settings_label(self) -> Optional[str]:
+        """The probe's label for the safer setting in force ("no extra buffer types"); None for defaults."""
+        verdict = self.engine_verdict
+        return verdict.label if verdict is not None and not verdict.is_default else None
 
     @property
     def header(self) -> Optional[GgufHeader]:
