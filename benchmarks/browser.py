@@ -15,17 +15,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Optional
 
@@ -33,6 +28,7 @@ import nbformat
 import psutil
 
 from .common import PROMPT
+from .lab import jupyterlab
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -77,75 +73,6 @@ VARIANTS = {
     + f"get_ipython().run_cell_magic('generate', '-n {N_TOKENS} -t 0 --raw', {PROMPT!r})\n_o = _xybrid_last",
 }
 VARIANTS = {name: code + _TAIL.format(variant=name, result=RESULT) for name, code in VARIANTS.items()}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def jupyterlab(root: Path) -> Iterator[str]:
-    """JupyterLab on loopback, no token, the app exposed to page scripts; stopped with its kernels."""
-    port = _free_port()
-    settings = root / ".settings"
-    (settings / "@jupyterlab" / "apputils-extension").mkdir(parents=True)
-    (settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings").write_text(
-        json.dumps({"fetchNews": "false", "checkForUpdates": False})
-    )
-    env = {
-        **os.environ,
-        "JUPYTERLAB_SETTINGS_DIR": str(settings),
-        "HF_HUB_OFFLINE": "1",
-        "JUPYTERLAB_WORKSPACES_DIR": str(root / ".workspaces"),
-        "JUPYTER_RUNTIME_DIR": str(root / ".runtime"),
-    }
-    with open(root / "server.log", "w") as server_log:  # the server keeps its own copy of the descriptor
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "jupyter",
-                "lab",
-                "--no-browser",
-                f"--port={port}",
-                "--ip=127.0.0.1",
-                "--IdentityProvider.token=",
-                "--ServerApp.password=",
-                f"--ServerApp.root_dir={root}",
-                "--ServerApp.allow_root=True",
-                "--LabApp.news_url=",
-                "--LabApp.expose_app_in_browser=True",
-            ],
-            cwd=root,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=server_log,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/api/status", timeout=5).read()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        "JupyterLab did not start: " + (root / "server.log").read_text()[-2000:]
-                    ) from None
-                time.sleep(0.3)
-        yield url
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(process.pid, sig)
-                process.wait(10)
-                break
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                continue
 
 
 class CpuSampler:

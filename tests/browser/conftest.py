@@ -7,13 +7,7 @@ example notebooks, and is stopped (its whole process group) whatever happens.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from benchmarks.lab import jupyterlab
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -35,12 +31,6 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -85,73 +75,10 @@ class Lab:
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     """JupyterLab on 127.0.0.1 with no token, serving a copy of example_notebooks."""
     root = tmp_path_factory.mktemp("lab")
-    runtime = tmp_path_factory.mktemp("runtime")
     for notebook in (REPO / "example_notebooks").glob("*.ipynb"):
         shutil.copy(notebook, root / notebook.name)
-    settings = tmp_path_factory.mktemp("lab-settings")
-    notification = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
-    notification.parent.mkdir(parents=True)
-    notification.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
-    port = _free_port()
-    env = {
-        **os.environ,
-        "JUPYTER_RUNTIME_DIR": str(runtime),
-        "JUPYTERLAB_SETTINGS_DIR": str(settings),
-        "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path_factory.mktemp("lab-workspaces")),
-        "HF_HUB_OFFLINE": "1",
-    }
-    with open(runtime / "server.log", "w") as server_log:  # the server keeps its own copy of the descriptor
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "jupyter",
-                "lab",
-                "--no-browser",
-                f"--port={port}",
-                "--ip=127.0.0.1",
-                "--IdentityProvider.token=",
-                "--ServerApp.password=",
-                f"--ServerApp.root_dir={root}",
-                "--ServerApp.allow_root=True",
-                "--LabApp.news_url=",
-            ],
-            cwd=root,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=server_log,
-            start_new_session=True,
-        )
-    lab = Lab(f"http://127.0.0.1:{port}", root, runtime)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                lab.api("api/status")
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        "JupyterLab did not start:\n" + (runtime / "server.log").read_text()[-3000:]
-                    ) from None
-                time.sleep(0.3)
-        yield lab
-    finally:
-        _stop_group(process)
-
-
-def _stop_group(process: subprocess.Popen) -> None:
-    """Stop the server and every kernel it started (they share its process group)."""
-    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+    with jupyterlab(root) as url:
+        yield Lab(url, root, root / ".runtime")
 
 
 @pytest.fixture(scope="session")
