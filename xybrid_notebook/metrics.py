@@ -55,6 +55,15 @@ class ChunkClock:
         self.offsets_ns = array("q")
         self.chunk_tokens = array("I")
 
+    def reset(self) -> None:
+        """Forget any earlier run: `finished` is False until a stream started with this clock has ended."""
+        self.t_end = None
+
+    @property
+    def finished(self) -> bool:
+        """True once a stream timed by this clock has ended (normally or not)."""
+        return self.t_end is not None
+
     def start(self) -> None:
         """Take `t_start`: right before the backend is asked to generate (a new run: no chunks yet)."""
         del self.offsets_ns[:], self.chunk_tokens[:]

@@ -274,6 +274,8 @@ class Session:
         choice: RouteChoice,
     ) -> GenerationOutput:
         backend = self.backends[choice.target]
+        clock = clock or ChunkClock()
+        clock.reset()
         started_at = datetime.now()
         sampler = HostSampler().start()
         try:
@@ -282,12 +284,12 @@ class Session:
             else:
                 output = backend.generate_streaming(prompt, config, callback, clock=clock)
         except BaseException:
-            if backend.last_output is not None:  # the run started: record how far it got
-                self._record(started_at, mode, text, config, backend.last_output, choice, sampler.stop())
-            raise
-        finally:
             load = sampler.stop()
-        self._record(started_at, mode, text, config, output, choice, load)
+            # Only a run that streamed is recorded (a refused one, e.g. a bad prompt, left no output of its own).
+            if clock.finished and backend.last_output is not None:
+                self._record(started_at, mode, text, config, backend.last_output, choice, load)
+            raise
+        self._record(started_at, mode, text, config, output, choice, sampler.stop())
         return output
 
     def _record(
