@@ -3,8 +3,8 @@
 Alternating rounds, in one kernel driven from one page, of
   (a) the backend alone with a no-op callback (run from a cell, nothing displayed),
   (b) `%%generate --no-plot`, (c) the full `%%generate`,
-with llama.cpp on 2 threads, 200 greedy tokens, the KV cache reset before each run.
-Per variant: decode tok/s, TTFT, p99 inter-chunk gap, the browser's CPU (psutil over the
+with llama.cpp on 2 threads and Gemma 3 270M (the issue's model), 200 greedy tokens, the KV cache reset
+before each run. Per variant: decode tok/s, TTFT, p99 inter-chunk gap, the browser's CPU (psutil over the
 Chromium processes this benchmark started, between the start and the end of the call),
 and the bytes the page received on its kernel websocket. Then the growth of the saved
 notebook per full run, and the size of `make demo`'s HTML.
@@ -45,7 +45,7 @@ N_TOKENS, THREADS = 200, 2
 RESULT = "bench_result.json"
 
 SETUP = f"""%load_ext xybrid_notebook
-%xybrid load --threads {THREADS}
+%xybrid load gemma3-270m --threads {THREADS}
 import time as _t, xybrid_notebook.live as _live
 _on_token = _live.LiveRun.on_token
 def _stamped(self, token, _wall=_t.time):  # when the last token reached the view (for 'final shown')

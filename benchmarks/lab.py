@@ -25,7 +25,8 @@ def _free_port() -> int:
 def jupyterlab(root: Path) -> Iterator[str]:
     """JupyterLab serving `root` on loopback, no token, the app exposed to page scripts; its URL.
 
-    Its kernels' connection files are in `root / ".runtime"`; the server's log in `root / "server.log"`.
+    Its kernels' connection files and the server's log (`server.log`) are in `root / ".runtime"`, out of
+    the file browser's sight.
     Stopped, with every kernel it started (they share its process group), whatever happens.
     """
     port = _free_port()
@@ -41,7 +42,9 @@ def jupyterlab(root: Path) -> Iterator[str]:
         "JUPYTERLAB_WORKSPACES_DIR": str(root / ".workspaces"),
         "JUPYTER_RUNTIME_DIR": str(root / ".runtime"),
     }
-    with open(root / "server.log", "w") as server_log:  # the server keeps its own copy of the descriptor
+    log = root / ".runtime" / "server.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as server_log:  # the server keeps its own copy of the descriptor
         process = subprocess.Popen(
             [
                 sys.executable,
@@ -74,7 +77,7 @@ def jupyterlab(root: Path) -> Iterator[str]:
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(
-                        "JupyterLab did not start: " + (root / "server.log").read_text()[-2000:]
+                        "JupyterLab did not start: " + log.read_text()[-2000:]
                     ) from None
                 time.sleep(0.3)
         yield url
