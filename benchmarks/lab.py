@@ -76,9 +76,7 @@ def jupyterlab(root: Path) -> Iterator[str]:
                 break
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        "JupyterLab did not start: " + log.read_text()[-2000:]
-                    ) from None
+                    raise RuntimeError("JupyterLab did not start: " + log.read_text()[-2000:]) from None
                 time.sleep(0.3)
         yield url
     finally:
