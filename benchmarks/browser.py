@@ -2,7 +2,8 @@
 
 Alternating rounds, in one kernel driven from one page, of
   (a) the backend alone with a no-op callback (run from a cell, nothing displayed),
-  (b) `%%generate --no-plot`, (c) the full `%%generate`,
+  (b) `%%generate --no-plot`, (c) the full `%%generate`, (d) `%%generate --color-gaps` (the text
+  shaded by gap while live),
 with llama.cpp on 2 threads and Gemma 3 270M (the issue's model), 200 greedy tokens, the KV cache reset
 before each run. Per variant: decode tok/s, TTFT, p99 inter-chunk gap, the browser's CPU (psutil over the
 Chromium processes this benchmark started, between the start and the end of the call),
@@ -43,6 +44,7 @@ CHROMIUM_FLAGS = [
 ]
 N_TOKENS, THREADS = 200, 2
 RESULT = "bench_result.json"
+SHOWN_FINAL = ("c_full", "d_color")  # the variants whose static form replaces a live view
 
 SETUP = f"""%load_ext xybrid_notebook
 %xybrid load gemma3-270m --threads {THREADS}
@@ -71,6 +73,9 @@ VARIANTS = {
     + f"get_ipython().run_cell_magic('generate', '-n {N_TOKENS} -t 0 --raw --no-plot', {PROMPT!r})\n_o = _xybrid_last",
     "c_full": _HEAD
     + f"get_ipython().run_cell_magic('generate', '-n {N_TOKENS} -t 0 --raw', {PROMPT!r})\n_o = _xybrid_last",
+    "d_color": _HEAD
+    + f"get_ipython().run_cell_magic('generate', '-n {N_TOKENS} -t 0 --raw --color-gaps', {PROMPT!r})\n"
+    "_o = _xybrid_last",
 }
 VARIANTS = {name: code + _TAIL.format(variant=name, result=RESULT) for name, code in VARIANTS.items()}
 
@@ -185,12 +190,12 @@ def _demo_html_size() -> dict[str, Any]:
         "bytes": len(page.encode()),
         "svg_charts": page.count('class="xybrid-svg"'),
         "stats_rows": page.count('data-label="TTFT"'),
-        "texts": page.count('class="xybrid-stream"'),
+        "texts": page.count('<pre class="xybrid-stream'),
     }
 
 
 def browser_overhead(rounds: int = 5, demo: bool = True) -> dict[str, Any]:
-    """The three variants alternated (one warm-up round), medians, and the size figures."""
+    """The four variants alternated (one warm-up round), medians, and the size figures."""
     from playwright.sync_api import sync_playwright
 
     root = Path(tempfile.mkdtemp(prefix="xybrid-bench-"))
@@ -225,14 +230,15 @@ def browser_overhead(rounds: int = 5, demo: bool = True) -> dict[str, Any]:
                     page.wait_for_timeout(300)
                     seen = page.evaluate(STATIC_SEEN)
                     run["final_shown_ms"] = (
-                        (seen / 1000 - run["last_token_wall"]) * 1000 if seen and name == "c_full" else None
+                        (seen / 1000 - run["last_token_wall"]) * 1000 if seen and name in SHOWN_FINAL else None
                     )
                     run["wire_bytes"] = received[0] - start_bytes
                     run["browser_cores"] = sampler.cores_between(run["w0"], run["w1"])
                     if round_index > 0:
                         results[name].append(run)
             sampler.stop()
-            growth = _notebook_growth(page, root)
+            growth = _notebook_growth(page, root, list(VARIANTS).index("c_full") + 1)
+            growth_color = _notebook_growth(page, root, list(VARIANTS).index("d_color") + 1)
             browser.close()
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -242,6 +248,7 @@ def browser_overhead(rounds: int = 5, demo: bool = True) -> dict[str, Any]:
         "threads": THREADS,
         "setup_wire_bytes": setup_bytes,
         "notebook_growth_bytes": growth,
+        "notebook_growth_color_bytes": growth_color,
     }
     for name, runs in results.items():
         summary[name] = {
@@ -255,15 +262,18 @@ def browser_overhead(rounds: int = 5, demo: bool = True) -> dict[str, Any]:
     return summary
 
 
-def _notebook_growth(page: Any, root: Path) -> int:
-    """Bytes one full run adds to the saved notebook: saved with, then without, its output."""
+def _notebook_growth(page: Any, root: Path, cell: int) -> int:
+    """Bytes one run (the cell at index `cell`) adds to the saved notebook: saved with, then without, its output."""
     path = root / "bench.ipynb"
     save = "() => { window.jupyterapp.commands.execute('docmanager:save'); return null; }"
     page.evaluate(save)
     page.wait_for_timeout(2000)
     with_output = path.stat().st_size
-    page.evaluate("""() => { const app = window.jupyterapp; const panel = app.shell.currentWidget;
-      panel.content.activeCellIndex = 3; app.commands.execute('notebook:clear-cell-output'); return null; }""")
+    page.evaluate(
+        """(i) => { const app = window.jupyterapp; const panel = app.shell.currentWidget;
+      panel.content.activeCellIndex = i; app.commands.execute('notebook:clear-cell-output'); return null; }""",
+        cell,
+    )
     page.wait_for_timeout(500)
     page.evaluate(save)
     page.wait_for_timeout(2000)
@@ -292,7 +302,13 @@ def rows(r: dict[str, Any]) -> list[str]:
         f"7. real browser (JupyterLab + headless Chromium, llama.cpp {r['threads']} threads, {r['tokens']} greedy "
         f"tokens, medians of {r['rounds']} alternating rounds)"
     ]
-    for label, v in (("(a) backend, no-op callback", a), ("(b) %%generate --no-plot", b), ("(c) %%generate", c)):
+    d = r["d_color"]
+    for label, v in (
+        ("(a) backend, no-op callback", a),
+        ("(b) %%generate --no-plot", b),
+        ("(c) %%generate", c),
+        ("(d) %%generate --color-gaps", d),
+    ):
         lines.append(
             f"   {label:<28} decode {v['decode']:.1f} tok/s, TTFT {v['ttft']:.1f} ms, p99 {v['p99']:.1f} ms, "
             f"browser {v.get('browser_cores', float('nan')):.3f} cores, {v['wire_bytes'] / 1000:.1f} kB received"
@@ -332,7 +348,13 @@ def rows(r: dict[str, Any]) -> list[str]:
     g = r["notebook_growth_bytes"]
     lines.append(
         f"   saved notebook growth per run {g:,} bytes "
-        f"(target <= {TARGETS['growth']:,}: {verdict(g <= TARGETS['growth'])})"
+        f"(target <= {TARGETS['growth']:,}: {verdict(g <= TARGETS['growth'])}); "
+        f"with --color-gaps {r['notebook_growth_color_bytes']:,}"
+    )
+    lines.append(
+        f"   shading while live: decode d/c {d['decode'] / c['decode']:.3f}, p99 d-c {d['p99'] - c['p99']:+.1f} ms, "
+        f"browser d-c {d.get('browser_cores', float('nan')) - cores:+.3f} cores, "
+        f"final state {d.get('final_shown_ms', float('nan')):.0f} ms after the last token"
     )
     if "demo_html" in r:
         d = r["demo_html"]

@@ -27,6 +27,7 @@ from .errors import (
     XybridError,
 )
 from .frames import current_session
+from .gap_shading import ChunkTiming, GapScale, chunk_timings, slowest_chunks
 from .models import CATALOG, DEFAULT_CHAT_MODEL, DEFAULT_MODEL, DEFAULT_RAW_MODEL, default_model_for, resolve_model
 from .sweep import DepthCurve, SweepResult, depth_curve
 from .types import ChatMessage, GenerationConfig, GenerationOutput, LlmConfig, PartialToken
@@ -89,6 +90,7 @@ __all__ = [
     "BackendUnavailable",
     "CATALOG",
     "ChatMessage",
+    "ChunkTiming",
     "CompareResult",
     "DEFAULT_CHAT_MODEL",
     "DEFAULT_MODEL",
@@ -98,6 +100,7 @@ __all__ = [
     "GenerationConfig",
     "GenerationError",
     "GenerationInProgress",
+    "GapScale",
     "GenerationOutput",
     "GgufFileBackend",
     "InvalidInput",
@@ -112,6 +115,7 @@ __all__ = [
     "SweepResult",
     "XybridError",
     "available_backends",
+    "chunk_timings",
     "compare",
     "create_backend",
     "current_session",
@@ -120,5 +124,6 @@ __all__ = [
     "history",
     "register_backend",
     "resolve_model",
+    "slowest_chunks",
     "sweep",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional, Protocol
 
 import numpy as np
@@ -21,6 +21,10 @@ FLUSH_INTERVAL_S = 0.4  # one message per flush: 2.5 per second, whatever the to
 STATS_INTERVAL_S = 1.0  # live stats (percentiles over every gap so far) once a second
 LIVE_POINTS_PER_FLUSH = 500  # a flush carries at most this many new points (bucket maxima beyond)
 MAX_PLOT_POINTS = 2000
+
+
+_NO_POINTS = np.zeros(0)
+_NO_CHUNKS = np.zeros((0, 3))
 
 
 class Throttle:
@@ -80,7 +84,8 @@ def thin_points(n: int, cap: int = MAX_PLOT_POINTS, values: Optional[np.ndarray]
     return np.concatenate([picks, np.arange(older, n)])
 
 
-def _preview(text: str) -> str:
+def preview(text: str) -> str:
+    """A chunk's text on one line, at most 40 characters (a newline shows as ⏎)."""
     return text.replace("\n", "⏎")[:40]
 
 
@@ -94,7 +99,7 @@ def plot_data(offsets_ms: np.ndarray, tokens: np.ndarray, pieces: list[str], cap
         index=index.astype(np.float64),
         gap_ms=gaps[keep],
         decode_tps=rates[keep],
-        hover=[_preview(pieces[i]) for i in index],
+        hover=[preview(pieces[i]) for i in index],
         ttft_ms=float(offsets_ms[0]) if offsets_ms.size else None,
     )
 
@@ -110,7 +115,11 @@ def output_plot_data(output: GenerationOutput, pieces: Optional[list[str]] = Non
 
 @dataclass
 class LiveDelta:
-    """What arrived since the previous flush: new text and new gap points (chunk index, gap, rate).
+    """What arrived since the previous flush: new chunks and new gap points (chunk index, gap, rate).
+
+    `pieces` are the new chunks' texts (`text` joined), the first of them chunk number
+    `first_chunk`; `chunks` holds one row per new chunk: the gap before it (the TTFT for
+    chunk 0), its offset from the start in ms, and its token count.
 
     `restart` is true when a new attempt (a route fallback) began: the view drops what it showed.
     `figures` is set about once a second (the stats row), else None.
@@ -124,6 +133,15 @@ class LiveDelta:
     ttft_ms: Optional[float]
     figures: Optional[LiveFigures]
     restart: bool = False
+    pieces: list[str] = field(default_factory=list)
+    chunks: np.ndarray = field(default_factory=lambda: _NO_CHUNKS)
+    first_chunk: int = 0
+
+
+def _chunk_rows(offsets: np.ndarray, tokens: np.ndarray, first: int) -> np.ndarray:
+    """One row per chunk from `first` on: the gap before it (the TTFT for chunk 0), its offset, its tokens."""
+    gaps = np.diff(offsets, prepend=0.0)
+    return np.column_stack([gaps[first:], offsets[first:], tokens[first:]])
 
 
 class RunView(Protocol):
@@ -133,9 +151,6 @@ class RunView(Protocol):
     def update(self, delta: LiveDelta) -> None: ...
     def finish(self, output: GenerationOutput, plot: PlotData) -> None: ...
     def abandon(self, reason: str) -> None: ...
-
-
-_NO_POINTS = np.zeros(0)
 
 
 class LiveRun:
@@ -173,22 +188,24 @@ class LiveRun:
 
     def delta(self) -> LiveDelta:
         """Everything new since the previous delta (and advance past it)."""
-        n = len(self._pieces)
-        text = "".join(self._pieces[self._pieces_sent :])
+        n, first = len(self._pieces), self._pieces_sent
+        pieces = self._pieces[first:]
+        text = "".join(pieces)
         start = self._chars_sent
         self._pieces_sent, self._chars_sent = n, start + len(text)
-        index, gaps, rates = self._new_points(n) if self.plot else (_NO_POINTS, _NO_POINTS, _NO_POINTS)
+        offsets, tokens = self._arrays() if pieces else (_NO_POINTS, _NO_POINTS)
+        chunks = _chunk_rows(offsets, tokens, first) if pieces else _NO_CHUNKS
+        index, gaps, rates = self._new_points(offsets, tokens) if self.plot else (_NO_POINTS, _NO_POINTS, _NO_POINTS)
         restart, self._restart = self._restart, False
         ttft = self.clock.offsets_ns[0] / NS_PER_MS if n else None
         figures = self.figures() if self._stats_due() else None
-        return LiveDelta(text, start, index, gaps, rates, ttft, figures, restart)
+        return LiveDelta(text, start, index, gaps, rates, ttft, figures, restart, pieces, chunks, first)
 
-    def _new_points(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _new_points(self, offsets: np.ndarray, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The gaps and running decode rates of chunks not sent yet (at most a flush's worth, spikes kept)."""
-        k0 = self._points_sent
+        n, k0 = offsets.size, self._points_sent
         if n <= k0:
             return _NO_POINTS, _NO_POINTS, _NO_POINTS
-        offsets, tokens = self._arrays()
         gaps = np.diff(offsets)[k0 - 1 :]
         rates = running_decode_tps(offsets, tokens)[k0 - 1 :]
         self._points_sent = n

@@ -411,6 +411,11 @@ class XybridMagics(Magics):
     @argument("--stop", nargs="+", default=None, help="stop sequences")
     @argument("--no-plot", action="store_true", help="no latency chart")
     @argument("--compare-last", action="store_true", help="overlay the previous run in grey")
+    @argument(
+        "--color-gaps",
+        action="store_true",
+        help="shade each chunk of the text by the gap before it (p50 neutral, p95 strongest)",
+    )
     @argument("--text", action="store_true", help="plain-text output instead of widgets")
     @argument("-o", "--out", default=None, help="also store the GenerationOutput in this variable")
     @user_errors
@@ -440,10 +445,11 @@ class XybridMagics(Magics):
 
     def _make_view(self, args: Any) -> Any:
         if not _widgets_wanted(self.shell, args.text):
-            return TextView()
+            return TextView(color_gaps=args.color_gaps)
         from .widgets.run_view import WidgetView
 
-        view = WidgetView(plot=not args.no_plot, previous=_previous_plot(self.session) if args.compare_last else None)
+        previous = _previous_plot(self.session) if args.compare_last else None
+        view = WidgetView(plot=not args.no_plot, previous=previous, color_gaps=args.color_gaps)
         view.display()
         return view
 

@@ -87,9 +87,9 @@ class ChunkClock:
         return len(self.offsets_ns)
 
     def build_output(
-        self, text: str, report: EngineReport, identity: RunIdentity, finish_reason: str
+        self, pieces: Sequence[str], report: EngineReport, identity: RunIdentity, finish_reason: str
     ) -> GenerationOutput:
-        """Turn the timestamps and the engine's report into every figure of metrics.md."""
+        """Turn the timestamps, the chunks' text and the engine's report into every figure of metrics.md."""
         if self.t_end is None:
             self.stop()
         assert self.t_end is not None
@@ -98,7 +98,7 @@ class ChunkClock:
             offsets_ms=offsets_ns / NS_PER_MS,
             chunk_tokens=list(self.chunk_tokens),
             generation_time_ms=(self.t_end - self.t_start) / NS_PER_MS,
-            text=text,
+            chunk_texts=list(pieces),
             report=report,
             identity=identity,
             finish_reason=finish_reason,
@@ -165,7 +165,7 @@ def build_generation_output(
     offsets_ms: np.ndarray,
     chunk_tokens: Sequence[int],
     generation_time_ms: float,
-    text: str,
+    chunk_texts: list[str],
     report: EngineReport,
     identity: RunIdentity,
     finish_reason: str,
@@ -176,7 +176,7 @@ def build_generation_output(
     timing = timing_figures(offsets_ms, chunk_tokens, report.tokens_generated)
     computed_prompt = report.prompt_tokens - (report.prompt_cached_tokens or 0)
     return GenerationOutput(
-        text=text,
+        text="".join(chunk_texts),
         tokens_generated=report.tokens_generated,
         prompt_tokens=report.prompt_tokens,
         prompt_cached_tokens=report.prompt_cached_tokens,
@@ -200,4 +200,5 @@ def build_generation_output(
         engine_settings=identity.engine_settings,
         chunk_offsets_ms=offsets_ms.tolist(),
         chunk_tokens=list(chunk_tokens),
+        chunk_texts=chunk_texts,
     )

@@ -182,6 +182,7 @@ class GenerationOutput:
     execution_provider: str
     chunk_offsets_ms: list[float] = field(default_factory=list)
     chunk_tokens: list[int] = field(default_factory=list)
+    chunk_texts: list[str] = field(default_factory=list)
     error: Optional[str] = None
     route: Optional[str] = None
     route_reason: Optional[str] = None

@@ -46,11 +46,16 @@ class Lab:
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read() or b"null")
 
-    def kernel_eval(self, expression: str) -> Any:
-        """Evaluate a JSON-able expression in the notebook's kernel, through a second client."""
+    def kernel_id(self, notebook: str) -> str:
+        """The id of the kernel of the open notebook `notebook` (other tests' kernels may still run)."""
+        (kernel_id,) = [s["kernel"]["id"] for s in self.api("api/sessions") if s["path"] == notebook]
+        return kernel_id
+
+    def kernel_eval(self, notebook: str, expression: str) -> Any:
+        """Evaluate a JSON-able expression in the kernel of `notebook`, through a second client."""
         from jupyter_client import BlockingKernelClient, find_connection_file
 
-        kernel_id = self.api("api/kernels")[0]["id"]
+        kernel_id = self.kernel_id(notebook)
         client = BlockingKernelClient(
             connection_file=find_connection_file(f"kernel-{kernel_id}.json", path=[str(self.runtime)])
         )

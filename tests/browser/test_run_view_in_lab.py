@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 import subprocess
 import sys
 import time
@@ -103,8 +104,9 @@ def test_quickstart_streams_text_and_chart_live_then_leaves_the_static_form(page
 
     page.wait_for_function("() => document.querySelectorAll('.xybrid-static').length >= 2", timeout=120_000)
     first = lab.kernel_eval(
+        "01_quickstart.ipynb",
         "{k: getattr(r.output, k) for r in [get_ipython().find_magic('xybrid').__self__"
-        ".session.history[0]] for k in ('text', 'ttft_ms', 'p95_itl_ms', 'emitted_chunks')}"
+        ".session.history[0]] for k in ('text', 'ttft_ms', 'p95_itl_ms', 'emitted_chunks')}",
     )
     shown_text = page.evaluate("() => document.querySelector('.xybrid-static .xybrid-stream').textContent")
     assert shown_text == first["text"]
@@ -126,15 +128,20 @@ def test_quickstart_streams_text_and_chart_live_then_leaves_the_static_form(page
     save_notebook(page)
     saved = nbformat.read(lab.root / "01_quickstart.ipynb", as_version=4)
     runs = [c for c in saved.cells if c.cell_type == "code" and c.source.startswith("%%generate")]
-    assert len(runs) == 2
+    assert len(runs) == 3
     for cell in runs:
         (output,) = [o for o in cell.outputs if o.output_type in ("display_data", "execute_result")]
         assert set(output.data) == {"text/html", "text/plain"}  # no widget left to fail without a kernel
         page_html = output.data["text/html"]
         assert "<svg" in page_html and 'data-label="TTFT"' in page_html and "xybrid-stream" in page_html
         assert len(page_html) < 50_000
-    assert html.escape(first["text"]) in runs[0].outputs[0].data["text/html"]
+    first_html = runs[0].outputs[0].data["text/html"]
+    assert (
+        "".join(html.unescape(t) for t in re.findall(r'class="xybrid-chunk"[^>]*>(.*?)</span>', first_html, re.S))
+        == (first["text"])
+    )
     assert "previous run" in runs[1].outputs[0].data["text/html"]
+    assert "xybrid-shaded" not in first_html and "xybrid-shaded" in runs[2].outputs[0].data["text/html"]
 
     exported = subprocess.run(
         [
@@ -151,7 +158,7 @@ def test_quickstart_streams_text_and_chart_live_then_leaves_the_static_form(page
         text=True,
         check=True,
     ).stdout
-    assert exported.count('class="xybrid-svg"') == 2 and exported.count('data-label="TTFT"') == 2
+    assert exported.count('class="xybrid-svg"') == 3 and exported.count('data-label="TTFT"') == 3
     assert len(exported) < 6_000_000
 
 
@@ -184,7 +191,7 @@ def test_stop_cancels_within_a_second_and_the_next_cell_runs(page: Any, lab: Lab
     assert took <= 1.0, f"Stop took {took:.2f} s"
     page.wait_for_selector("text=next cell ran after cancelled", timeout=30_000)
     assert page.locator(".xybrid-stop").count() == 0
-    chunks = lab.kernel_eval("_xybrid_last.emitted_chunks")
+    chunks = lab.kernel_eval("stop.ipynb", "_xybrid_last.emitted_chunks")
     assert 0 < chunks < 2000
 
 

@@ -19,6 +19,7 @@ from xybrid_notebook.errors import BackendUnavailable
 CORE_MODULES = [
     "xybrid_notebook.types",
     "xybrid_notebook.metrics",
+    "xybrid_notebook.gap_shading",
     "xybrid_notebook.models",
     "xybrid_notebook.backends",
     "xybrid_notebook.backends.llama_cpp",

@@ -30,7 +30,7 @@ def run(readings_ms: list[float], tokens: list[int], report: EngineReport, finis
     for n in tokens:
         clock.stamp(n)
     clock.stop()
-    return clock.build_output("x" * len(tokens), report, IDENTITY, finish)
+    return clock.build_output(["x"] * len(tokens), report, IDENTITY, finish)
 
 
 def test_every_figure_matches_its_definition() -> None:

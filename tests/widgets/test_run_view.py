@@ -3,6 +3,7 @@ the static form at the end, the overlay, and the text fallback."""
 
 from __future__ import annotations
 
+import html
 import io
 import re
 from typing import Any
@@ -65,8 +66,21 @@ def run_with(view, n_chunks: int, gap_s: float, fake: FakeTime, plot: bool = Tru
 
 def points_of(view: RecordingView) -> np.ndarray:
     """Every point the view sent, as rows (chunk index, gap, rate)."""
-    rows = [np.frombuffer(buffers[0], dtype="<f4").reshape(-1, 3) for _, buffers in view.sent if buffers]
+    rows = [np.frombuffer(buffers[1], dtype="<f4").reshape(-1, 3) for _, buffers in view.sent if len(buffers) > 1]
     return np.concatenate(rows) if rows else np.zeros((0, 3), np.float32)
+
+
+def chunk_rows_of(view: RecordingView) -> np.ndarray:
+    """Every chunk's timing row the view sent: (gap or TTFT, offset, tokens)."""
+    rows = [np.frombuffer(buffers[0], dtype="<f8").reshape(-1, 3) for _, buffers in view.sent]
+    return np.concatenate(rows)
+
+
+def shown_text(page: str) -> str:
+    """The text of the static form's `pre`, tags stripped, as a reader sees it."""
+    body = re.search(r'<pre class="xybrid-stream[^>]*>(.*?)</pre>', page, re.S)
+    assert body is not None
+    return html.unescape(re.sub(r"<[^>]+>", "", body.group(1)))
 
 
 def test_throttle_answers_once_per_interval() -> None:
@@ -93,9 +107,11 @@ def test_only_deltas_cross_the_wire_and_they_add_up_to_the_run() -> None:
     fake = FakeTime()
     view = RecordingView()
     output = run_with(view, 400, 0.01, fake)
-    texts = [content["text"] for content, _ in view.sent]
+    texts = ["".join(content["pieces"]) for content, _ in view.sent]
     starts = [content["start"] for content, _ in view.sent]
     assert starts == list(np.cumsum([0] + [len(t) for t in texts[:-1]]))  # each message continues the last
+    firsts = [content["first"] for content, _ in view.sent]
+    assert firsts == list(np.cumsum([0] + [len(content["pieces"]) for content, _ in view.sent[:-1]]))
     streamed = "".join(texts)
     # at 100 chunks/s, at most 40 chunks arrive after the last flush; the static form brings them
     assert output.text.startswith(streamed) and len(streamed) >= len(output.text) - 40 * len("w399 ")
@@ -107,12 +123,25 @@ def test_only_deltas_cross_the_wire_and_they_add_up_to_the_run() -> None:
     assert np.allclose(points[:, 2], final_rates[: points.shape[0]], rtol=1e-5)  # the live rate line is the final one
 
 
+def test_each_chunk_crosses_the_wire_once_with_its_gap_offset_and_tokens() -> None:
+    fake = FakeTime()
+    view = RecordingView()
+    output = run_with(view, 300, 0.01, fake)
+    rows = chunk_rows_of(view)
+    pieces = [piece for content, _ in view.sent for piece in content["pieces"]]
+    n = rows.shape[0]
+    assert n == len(pieces) >= 260 and pieces == output.chunk_texts[:n]
+    assert rows[0, 0] == pytest.approx(output.ttft_ms)  # the first chunk carries the TTFT
+    assert np.allclose(rows[1:, 0], output.inter_chunk_ms[: n - 1])  # the others the gap before them
+    assert np.allclose(rows[:, 1], output.chunk_offsets_ms[:n]) and np.array_equal(rows[:, 2], output.chunk_tokens[:n])
+
+
 def test_a_burst_is_thinned_per_flush_and_keeps_its_spike() -> None:
     fake = FakeTime()
     view = RecordingView()
     output = run_with(view, 10_000, 0.0001, fake, spike_at=3000)  # 10,000 chunks/s
     points = points_of(view)
-    per_message = [len(buffers[0]) // 12 for _, buffers in view.sent if buffers]
+    per_message = [len(buffers[1]) // 12 for _, buffers in view.sent if len(buffers) > 1]
     assert max(per_message) <= 500
     assert points[:, 1].max() == pytest.approx(max(output.inter_chunk_ms), rel=1e-6)
 
@@ -122,7 +151,7 @@ def test_final_output_is_the_static_form_with_text_chart_and_stats() -> None:
     view = RecordingView()
     output = run_with(view, 30, 0.02, fake)
     page = view.final_html
-    assert page is not None and output.text in page
+    assert page is not None and shown_text(page) == output.text
     assert "<svg" in page and "<polyline" in page and "chunk index" in page and "inter-chunk latency (ms)" in page
     assert f"TTFT {output.ttft_ms:.1f} ms" in page
     assert fmt_ms(output.p95_itl_ms) in page and 'data-label="finish"' in page
@@ -132,9 +161,11 @@ def test_final_output_is_the_static_form_with_text_chart_and_stats() -> None:
 
 def test_static_form_escapes_the_text() -> None:
     output = run_with(RecordingView(), 3, 0.02, FakeTime())
-    output.text = "<script>alert(1)</script> & </pre>"
-    page = static_html(output, output_plot_data(output))
-    assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &lt;/pre&gt;" in page
+    output.chunk_texts = ["<script>alert(1)", "</script> & ", "</pre>"]
+    output.text = "".join(output.chunk_texts)
+    page = static_html(output, output_plot_data(output, output.chunk_texts), color_gaps=True)
+    assert "<script>alert(1)" not in page and "</script> &" not in page and "</pre></span>" not in page
+    assert shown_text(page) == output.text and "&lt;/script&gt; &amp; " in page
 
 
 def test_interference_note_is_an_extra_stats_line_when_present() -> None:
@@ -171,8 +202,8 @@ def test_compare_last_overlays_the_previous_run() -> None:
 def test_no_plot_sends_no_points_and_draws_no_chart() -> None:
     view = RecordingView(plot=False)
     output = run_with(view, 20, 0.01, FakeTime(), plot=False)
-    assert view.sent and not any(buffers for _, buffers in view.sent)
-    assert output.text in (view.final_html or "") and "<svg" not in (view.final_html or "")
+    assert view.sent and all(len(buffers) == 1 for _, buffers in view.sent)  # chunk timings only, no points
+    assert shown_text(view.final_html or "") == output.text and "<svg" not in (view.final_html or "")
 
 
 def test_plotly_js_is_sent_once_per_kernel_never_in_widget_state(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -122,7 +122,7 @@ def timed_stream(
         stream_close = getattr(stream, "close", None)
         if stream_close is not None:
             stream_close()
-    output = clock.build_output("".join(pieces), report, identity, finish or report.finish_reason)
+    output = clock.build_output(pieces, report, identity, finish or report.finish_reason)
     if failure is not None:
         output.error = f"{type(failure).__name__}: {failure}" if finish == "error" else None
     if on_end is not None:

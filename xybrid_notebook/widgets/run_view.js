@@ -44,20 +44,57 @@ function ttftTitle(ttft) {
   return ttft === null || ttft === undefined ? "TTFT –" : `TTFT ${ttft.toFixed(1)} ms`;
 }
 
-// -- the static form's upgrade: markers and hover text, in a page where plotly is loaded -------
+// -- the static form's upgrade: chunk controls, markers and hover text, where this module is loaded --
 function upgradeStatic(root) {
   if (!root || root.dataset.upgraded) return;
-  const dataNode = root.querySelector("script.xybrid-data");
-  const chart = root.querySelector(".xybrid-chart");
-  if (!dataNode || !chart) return;
   root.dataset.upgraded = "1";
-  const d = JSON.parse(dataNode.textContent);
+  const dataNode = root.querySelector("script.xybrid-data");
+  const d = dataNode ? JSON.parse(dataNode.textContent) : {};
+  const panel = staticChunkPanel(root, d);
+  const chart = root.querySelector(".xybrid-chart");
+  if (chart && d.x) upgradeChart(chart, d, panel);
+}
+
+function staticChunkPanel(root, d) {
+  const pre = root.querySelector("pre.xybrid-stream");
+  if (!pre || !pre.querySelector(".xybrid-chunk")) return null;
+  const staticLegend = root.querySelector(".xybrid-legend");
+  if (staticLegend) staticLegend.remove();
+  root.style.position = "relative";
+  const scale = pre.dataset.p50Ms ? [parseFloat(pre.dataset.p50Ms), parseFloat(pre.dataset.p95Ms)] : null;
+  const timing = (i) => {
+    const span = pre.querySelector(`.xybrid-chunk[data-index="${i}"]`);
+    const gap = parseFloat(i === 0 ? span.dataset.ttftMs : span.dataset.gapMs);
+    return { gap, offset: d.offset ? d.offset[i] : undefined, tokens: d.tokens ? d.tokens[i] : 1 };
+  };
+  const panel = chunkPanel({ root, pre, scroller: pre, runId: root.dataset.run, timing, scale,
+    colored: pre.classList.contains("xybrid-shaded") });
+  for (const link of root.querySelectorAll(".xybrid-slowest a[data-index]")) {
+    link.addEventListener("click", (event) => {
+      event.preventDefault();
+      panel.highlight(Number(link.dataset.index), { pin: true, scroll: true });
+    });
+  }
+  return panel;
+}
+
+// The index in the sorted `xs` of the value nearest to `x`.
+function nearestIndex(xs, x) {
+  let lo = 0, hi = xs.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (xs[mid] < x) lo = mid + 1; else hi = mid;
+  }
+  return lo > 0 && Math.abs(xs[lo - 1] - x) <= Math.abs(xs[lo] - x) ? lo - 1 : lo;
+}
+
+function upgradeChart(chart, d, panel) {
   shared().plotly.then((Plotly) => {
     requestAnimationFrame(() => {
       const div = el("div", { class: "xybrid-plot" });
       const traces = [
         { name: "inter-chunk gap", x: d.x, y: d.gap, text: d.hover, mode: "lines+markers",
-          marker: { size: 4, color: GAP_COLOR }, line: { width: 1, color: GAP_COLOR },
+          marker: { size: 5, color: GAP_COLOR }, line: { width: 1, color: GAP_COLOR },
           hovertemplate: "chunk %{x}<br>gap %{y:.2f} ms<br>%{text}<extra></extra>" },
         { name: "decode tok/s (running)", x: d.x, y: d.rate, mode: "lines", yaxis: "y2",
           line: { width: 2, color: RATE_COLOR }, hovertemplate: "chunk %{x}<br>%{y:.1f} tok/s<extra></extra>" },
@@ -66,46 +103,85 @@ function upgradeStatic(root) {
         line: { width: 1, color: COMPARE_COLOR }, hovertemplate: "previous run<br>chunk %{x}<br>gap %{y:.2f} ms<extra></extra>" });
       Plotly.newPlot(div, traces, layout(ttftTitle(d.ttft)), { displayModeBar: false, responsive: true }).then(() => {
         chart.replaceChildren(div);
+        if (panel) linkChart(Plotly, div, d, panel);
       });
     });
   });
 }
 
+// A point of this run (not the previous run's grey line) leads to its chunk; a chunk to its point.
+function linkChart(Plotly, div, d, panel) {
+  const ownPoint = (event) => event.points.find((p) => p.curveNumber < 2);
+  div.on("plotly_hover", (event) => { const p = ownPoint(event); if (p) panel.highlight(p.x); });
+  div.on("plotly_unhover", () => panel.highlight(null));
+  div.on("plotly_click", (event) => {
+    const p = ownPoint(event);
+    if (p) panel.highlight(p.x, { pin: true, scroll: true });
+  });
+  panel.onHover((index) => {
+    if (index === null || index === 0 || !d.x.length) return Plotly.Fx.unhover(div);
+    Plotly.Fx.hover(div, [{ curveNumber: 0, pointNumber: nearestIndex(d.x, index) }]);
+  });
+}
+
 // -- the model-level store: everything received, for every view of this model ----------------
 function makeStore() {
-  return { chunks: [], chars: 0, x: [], gap: [], rate: [], ttft: null, stats: null, missed: 0, listeners: new Set() };
+  return { chunks: [], first: 0, chars: 0, gap: [], offset: [], tokens: [], x: [], ygap: [], rate: [],
+    scale: null, ttft: null, stats: null, missed: 0, listeners: new Set() };
+}
+
+function clearStore(store) {
+  Object.assign(store, { chunks: [], first: 0, chars: 0, gap: [], offset: [], tokens: [], x: [], ygap: [],
+    rate: [], scale: null, missed: 0 });
+}
+
+function floats(buffer, Type) {
+  const bytes = buffer.buffer.slice(buffer.byteOffset, buffer.byteOffset + buffer.byteLength); // aligned copy
+  return new Type(bytes);
 }
 
 function receive(store, msg, buffers) {
-  if (msg.restart) {
-    Object.assign(store, { chunks: [], chars: 0, x: [], gap: [], rate: [], missed: 0 });
-  }
+  if (msg.restart) clearStore(store);
   if (typeof msg.start === "number" && msg.start > store.chars) {
     store.missed += msg.start - store.chars; // this page joined late: the earlier text comes with the static form
     store.chars = msg.start;
+    store.first = msg.first;
   }
-  if (msg.text) {
-    store.chunks.push(msg.text);
-    store.chars += msg.text.length;
+  const pieces = msg.pieces || [];
+  const rows = buffers && buffers.length ? floats(buffers[0], Float64Array) : new Float64Array(0);
+  const fresh = { first: store.first + store.chunks.length, pieces, gap: [] };
+  for (let k = 0; k < pieces.length; k++) {
+    store.chunks.push(pieces[k]);
+    store.chars += pieces[k].length;
+    store.gap.push(rows[3 * k]);
+    store.offset.push(rows[3 * k + 1]);
+    store.tokens.push(rows[3 * k + 2]);
+    fresh.gap.push(rows[3 * k]);
   }
   const points = { x: [], gap: [], rate: [] };
-  if (buffers && buffers.length) {
-    const b = buffers[0];
-    const f = new Float32Array(b.buffer, b.byteOffset, Math.floor(b.byteLength / 4));
+  if (buffers && buffers.length > 1) {
+    const f = floats(buffers[1], Float32Array);
     for (let i = 0; i + 2 < f.length; i += 3) {
       points.x.push(f[i]);
       points.gap.push(f[i + 1]);
       points.rate.push(Number.isNaN(f[i + 2]) ? null : f[i + 2]);
     }
     store.x.push(...points.x);
-    store.gap.push(...points.gap);
+    store.ygap.push(...points.gap);
     store.rate.push(...points.rate);
   }
   if (msg.ttft !== undefined && msg.ttft !== null) store.ttft = msg.ttft;
   if (msg.stats) store.stats = msg.stats;
-  for (const listener of store.listeners) listener(msg, points);
+  if (msg.scale) store.scale = msg.scale;
+  for (const listener of store.listeners) listener(msg, fresh, points);
 }
 
+function storeTiming(store) {
+  return (i) => {
+    const k = i - store.first;
+    return { gap: store.gap[k], offset: store.offset[k], tokens: store.tokens[k] };
+  };
+}
 
 function renderStats(node, items) {
   const cells = items.map(([label, value]) => {
@@ -121,7 +197,7 @@ function liveChart(model, store, host) {
   let div = null, pending = { x: [], gap: [], rate: [] }, title = ttftTitle(store.ttft), timer = null;
   const traces = () => {
     const t = [
-      { name: "inter-chunk gap", x: store.x.slice(), y: store.gap.slice(), mode: "lines", hoverinfo: "skip",
+      { name: "inter-chunk gap", x: store.x.slice(), y: store.ygap.slice(), mode: "lines", hoverinfo: "skip",
         line: { width: 1, color: GAP_COLOR } },
       { name: "decode tok/s (running)", x: store.x.slice(), y: store.rate.slice(), mode: "lines", yaxis: "y2",
         hoverinfo: "skip", line: { width: 2, color: RATE_COLOR } },
@@ -184,7 +260,7 @@ export default {
 
   render({ model, el: root }) {
     const store = STORES.get(model.get("run_id")) || makeStore();
-    const box = el("div", { class: "xybrid-run xybrid-live" });
+    const box = el("div", { class: "xybrid-run xybrid-live", style: "position:relative" });
     const header = el("div", { class: "xybrid-header", style: "font-size:12px;color:#666" }, model.get("title"));
     model.on("change:title", () => (header.textContent = model.get("title")));
     const scroller = el("div", { class: "xybrid-text-box", style:
@@ -194,15 +270,25 @@ export default {
       "white-space:pre-wrap;word-break:break-word;font-family:var(--jp-code-font-family,monospace);" +
       "font-size:13px;line-height:1.45;margin:0;padding:8px" });
     scroller.append(pre);
+    box.append(header, scroller);
+    const panel = chunkPanel({ root: box, pre, scroller, runId: model.get("run_id"), timing: storeTiming(store),
+      scale: store.scale, colored: model.get("color_gaps") });
     const note = el("span", { class: "xybrid-missed", style: "color:#999" });
+    const appendChunks = (first, pieces, gaps) => {
+      const fragment = document.createDocumentFragment(), spans = [];
+      for (let k = 0; k < pieces.length; k++) spans.push(chunkSpan(first + k, pieces[k], gaps[k]));
+      panel.added(spans);
+      fragment.append(...spans);
+      pre.append(fragment); // append-only
+    };
     const fill = () => {
       pre.replaceChildren();
       note.textContent = store.missed ? `… ${store.missed} earlier characters (shown when the run ends) …` : "";
       if (store.missed) pre.append(note);
-      for (const chunk of store.chunks) pre.append(document.createTextNode(chunk));
+      appendChunks(store.first, store.chunks, store.gap);
+      panel.setScale(store.scale);
     };
     fill();
-    box.append(header, scroller);
     let chart = null;
     if (model.get("plot")) {
       const host = el("div", { class: "xybrid-chart", style: "height:300px;contain:strict" });
@@ -216,10 +302,11 @@ export default {
     box.append(footer);
     root.append(box);
 
-    const listener = (msg, points) => {
+    const listener = (msg, fresh, points) => {
       if (msg.restart) return fill();
-      if (msg.start > 0 && store.missed && !note.isConnected) fill();
-      if (msg.text) pre.append(document.createTextNode(msg.text)); // append-only
+      if (msg.start > 0 && store.missed && !note.isConnected) return fill();
+      if (fresh.pieces.length) appendChunks(fresh.first, fresh.pieces, fresh.gap);
+      if (msg.scale) panel.setScale(msg.scale);
       if (msg.stats) renderStats(stats, msg.stats);
       if (chart) chart.add(points);
     };

@@ -6,8 +6,9 @@ button's JavaScript asks the Jupyter server to interrupt the kernel
 page is not a Jupyter server page or the kernel id is unknown, the button hides itself.
 
 While the run streams, each flush is one custom message holding only what is new: the
-text since the last flush and the new points as a float32 binary buffer. The browser
-appends them (text nodes, `Plotly.extendTraces` on lines). At the end the output is
+new chunks' texts, their timings (gap, offset, tokens) as a float64 binary buffer and the
+new chart points as a float32 one. The browser appends them (one span per chunk,
+`Plotly.extendTraces` on lines). At the end the output is
 replaced by the run's static form (`static_view`), which needs no kernel; the widget
 is then closed, so nothing of it needs to be kept.
 """
@@ -24,6 +25,7 @@ import anywidget
 import numpy as np
 import traitlets
 
+from ..gap_shading import SHADE_MAX_ALPHA, SHADE_RGB
 from ..live import LiveDelta, PlotData
 from ..types import GenerationOutput
 from .plotly_loader import ensure_plotly_loader
@@ -54,6 +56,11 @@ def widget_module(*names: str) -> str:
     return "\n".join(Path(__file__).with_name(name).read_text(encoding="utf-8") for name in names)
 
 
+def shading_constants() -> str:
+    """The shading colour of `gap_shading`, as the JavaScript constants the run view uses."""
+    return f"const SHADE_RGB = {list(SHADE_RGB)}, SHADE_MAX_ALPHA = {SHADE_MAX_ALPHA};"
+
+
 def compact_esm(source: str) -> str:
     """The module without comment lines and indentation: it travels with every run view's state."""
     lines = (line.strip() for line in source.splitlines())
@@ -63,20 +70,21 @@ def compact_esm(source: str) -> str:
 class RunWidget(anywidget.AnyWidget):
     """The browser side of one run; everything live arrives as custom messages."""
 
-    _esm = compact_esm(widget_module("stop_button.js", "run_view.js"))
+    _esm = compact_esm(shading_constants() + "\n" + widget_module("stop_button.js", "chunk_text.js", "run_view.js"))
     run_id = traitlets.Unicode("").tag(sync=True)  # keys the browser's store of this run's deltas
     title = traitlets.Unicode("").tag(sync=True)
     kernel_id = traitlets.Unicode("").tag(sync=True)
     running = traitlets.Bool(False).tag(sync=True)
     plot = traitlets.Bool(True).tag(sync=True)
     compare = traitlets.Bytes(b"").tag(sync=True)  # the previous run's (index, gap) as float32 pairs
+    color_gaps = traitlets.Bool(False).tag(sync=True)  # shade the text by gap from the start
 
 
 class WidgetView:
     """Implements `RunView`: shows the widget, sends deltas, and leaves the static form at the end."""
 
-    def __init__(self, plot: bool = True, previous: Optional[PlotData] = None) -> None:
-        self.plot = plot
+    def __init__(self, plot: bool = True, previous: Optional[PlotData] = None, color_gaps: bool = False) -> None:
+        self.plot, self.color_gaps = plot, color_gaps
         self.previous = previous if plot else None
         if plot:
             ensure_plotly_loader()
@@ -84,7 +92,11 @@ class WidgetView:
         if self.previous is not None:
             compare = np.column_stack([self.previous.index, self.previous.gap_ms]).astype("<f4").tobytes()
         self.widget = RunWidget(
-            run_id=uuid.uuid4().hex, plot=plot, compare=compare, kernel_id=current_kernel_id() or ""
+            run_id=uuid.uuid4().hex,
+            plot=plot,
+            compare=compare,
+            color_gaps=color_gaps,
+            kernel_id=current_kernel_id() or "",
         )
         self.title = ""
         self.summary = "xybrid: waiting for the first token"
@@ -117,15 +129,18 @@ class WidgetView:
             self.widget.running = True
 
     def update(self, delta: LiveDelta) -> None:
-        """One message: the new text, the new points (binary), the TTFT and, when due, the stats."""
-        content: dict[str, Any] = {"text": delta.text, "start": delta.text_start}
+        """One message: the new chunks with their timings (binary), the new points (binary),
+        the TTFT and, when due, the stats and the running shading scale."""
+        content: dict[str, Any] = {"pieces": delta.pieces, "start": delta.text_start, "first": delta.first_chunk}
         if delta.text_start == 0 or delta.restart:
             content["ttft"] = delta.ttft_ms
         if delta.restart:
             content["restart"] = True
         if delta.figures is not None:
             content["stats"] = stats_items(delta.figures)
-        buffers = []
+            if delta.figures.p50_itl_ms is not None and delta.figures.p95_itl_ms is not None:
+                content["scale"] = [delta.figures.p50_itl_ms, delta.figures.p95_itl_ms]
+        buffers = [delta.chunks.astype("<f8").tobytes()]
         if self.plot and delta.index.size:
             buffers.append(points_buffer(delta.index, delta.gap_ms, delta.decode_tps))
         self.widget.send(content, buffers=buffers)
@@ -134,7 +149,14 @@ class WidgetView:
         """Replace the live view by the static form (text, chart, stats), then close the widget."""
         self.widget.running = False
         self.summary = summary_text(output)
-        self.final_html = static_html(output, plot if self.plot else None, self.title, self.previous)
+        self.final_html = static_html(
+            output,
+            plot if self.plot else None,
+            self.title,
+            self.previous,
+            color_gaps=self.color_gaps,
+            run_id=self.widget.run_id,
+        )
         bundle = {"text/html": self.final_html, "text/plain": self.summary}
         if self._handle is not None:
             self._handle.update(bundle, raw=True)

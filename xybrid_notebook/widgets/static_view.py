@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import html
 import json
+import uuid
 from collections.abc import Sequence
 from typing import Any, Optional
 
 import numpy as np
 
-from ..live import PlotData, thin_points
+from ..gap_shading import SHADE_MAX_ALPHA, SHADE_RGB, ChunkTiming, GapScale, chunk_timings, slowest_chunks
+from ..live import PlotData, preview, thin_points
 from ..types import GenerationOutput
 from .stats import stats_items
 
@@ -29,6 +31,7 @@ TEXT_STYLE = (
     "font-size:13px;line-height:1.45;margin:0;padding:8px;max-height:320px;overflow-y:auto;"
     "border:1px solid var(--jp-border-color2,#ddd);border-radius:4px"
 )
+FIRST_CHUNK_STYLE = "text-decoration:underline dotted #888"
 UPGRADE_SCRIPT = (
     "<script>(function(s){var x=globalThis.__xybrid;if(x&&x.upgrade)x.upgrade(s&&s.closest('.xybrid-run'));})"
     "(document.currentScript)</script>"
@@ -153,24 +156,112 @@ def _json_for_script(value: Any) -> str:
 
 
 def static_html(
-    output: GenerationOutput, plot: Optional[PlotData], title: str = "", previous: Optional[PlotData] = None
+    output: GenerationOutput,
+    plot: Optional[PlotData],
+    title: str = "",
+    previous: Optional[PlotData] = None,
+    color_gaps: bool = False,
+    run_id: Optional[str] = None,
 ) -> str:
-    """The finished run as self-contained HTML: header, text, chart (if `plot`), stats."""
-    parts = ['<div class="xybrid-run xybrid-static">']
+    """The finished run as self-contained HTML: header, text (a span per chunk, shaded by gap
+    if `color_gaps`), the slowest chunks, chart (if `plot`), stats."""
+    run_id = run_id or uuid.uuid4().hex
+    parts = [f'<div class="xybrid-run xybrid-static" data-run="{html.escape(run_id)}">']
     if title:
         parts.append(f'<div class="xybrid-header" style="font-size:12px;color:#666">{html.escape(title)}</div>')
-    parts.append(f'<pre class="xybrid-stream" style="{TEXT_STYLE}">{html.escape(output.text)}</pre>')
+    parts.append(chunks_html(output, color_gaps, run_id))
     if plot is not None:
         parts.append(f'<div class="xybrid-chart">{svg_chart(plot, previous)}</div>')
-        parts.append(
-            '<script type="application/json" class="xybrid-data">'
-            f"{_json_for_script(chart_data(plot, previous))}</script>"
-        )
+    parts.append(
+        f'<script type="application/json" class="xybrid-data">{_json_for_script(page_data(output, plot, previous))}'
+        "</script>"
+    )
     parts.append(stats_html(stats_items(output), output.interference_note))
-    if plot is not None:
-        parts.append(UPGRADE_SCRIPT)
+    parts.append(UPGRADE_SCRIPT)
     parts.append("</div>")
     return "".join(parts)
+
+
+def page_data(output: GenerationOutput, plot: Optional[PlotData], previous: Optional[PlotData]) -> dict[str, Any]:
+    """What the page's script needs beyond the HTML: the chart's numbers, each chunk's offset and tokens."""
+    data = chart_data(plot, previous) if plot is not None else {}
+    chunks = chunk_timings(output)
+    data["offset"] = [round(chunk.offset_ms, 1) for chunk in chunks]
+    if any(chunk.tokens != 1 for chunk in chunks):
+        data["tokens"] = [chunk.tokens for chunk in chunks]
+    return data
+
+
+def chunks_html(output: GenerationOutput, color_gaps: bool, run_id: str) -> str:
+    """The run's text, a span per chunk with its gap; the legend (if shaded) and the slowest chunks around it."""
+    chunks = chunk_timings(output)
+    if not chunks:
+        return f'<pre class="xybrid-stream" style="{TEXT_STYLE}">{html.escape(output.text)}</pre>'
+    scale = GapScale.of(output)
+    shading = scale if color_gaps else None
+    slowest = slowest_chunks(output)
+    anchors = {chunk.index for chunk in slowest}
+    # full precision: the page's legend rounds them itself, and must round them as the HTML legend does
+    scale_attrs = f' data-p50-ms="{scale.p50_ms!r}" data-p95-ms="{scale.p95_ms!r}"' if scale else ""
+    shaded_class = " xybrid-shaded" if shading else ""
+    spans = "".join(_chunk_span(chunk, shading, run_id if chunk.index in anchors else None) for chunk in chunks)
+    text = f'<pre class="xybrid-stream{shaded_class}"{scale_attrs} style="{TEXT_STYLE}">{spans}</pre>'
+    return (legend_html(shading) if shading else "") + text + slowest_html(slowest, run_id)
+
+
+def chunk_anchor(run_id: str, index: int) -> str:
+    """The element id of a chunk (given only to the slowest ones, which the list links to)."""
+    return f"xybrid-{run_id[:12]}-c{index}"
+
+
+def _chunk_span(chunk: ChunkTiming, scale: Optional[GapScale], anchor_run: Optional[str]) -> str:
+    gap = f'data-ttft-ms="{chunk.gap_ms:.2f}"' if chunk.is_first else f'data-gap-ms="{chunk.gap_ms:.2f}"'
+    anchor = f' id="{chunk_anchor(anchor_run, chunk.index)}"' if anchor_run else ""
+    style = _chunk_style(chunk, scale)
+    style_attr = f' style="{style}"' if style else ""
+    return (
+        f'<span class="xybrid-chunk" data-index="{chunk.index}" {gap}{anchor}{style_attr}>'
+        f"{html.escape(chunk.text)}</span>"
+    )
+
+
+def _chunk_style(chunk: ChunkTiming, scale: Optional[GapScale]) -> str:
+    if scale is None:
+        return ""
+    if chunk.is_first:
+        return FIRST_CHUNK_STYLE
+    background = scale.css_background(chunk.gap_ms)
+    return f"background:{background}" if background else ""
+
+
+def legend_html(scale: GapScale) -> str:
+    """The shading's legend: a gradient from neutral (p50) to the strongest colour (p95 and above)."""
+    r, g, b = SHADE_RGB
+    bar = (
+        "display:inline-block;width:64px;height:10px;vertical-align:middle;border:1px solid #ccc;"
+        f"background:linear-gradient(to right,rgba({r},{g},{b},0),rgba({r},{g},{b},{SHADE_MAX_ALPHA}))"
+    )
+    return (
+        f'<div class="xybrid-legend" style="font-size:12px;color:#666;padding:2px 0">'
+        f'p50 {scale.p50_ms:.1f} ms <span style="{bar}"></span> p95 {scale.p95_ms:.1f} ms · '
+        "each chunk shaded by the gap before it; the first chunk (its TTFT) is underlined</div>"
+    )
+
+
+def slowest_html(slowest: Sequence[ChunkTiming], run_id: str) -> str:
+    """The slowest chunks as a one-click list (an HTML `details`), each a link to its chunk in the text."""
+    if not slowest:
+        return ""
+    items = "".join(
+        f'<li><a href="#{chunk_anchor(run_id, chunk.index)}" data-index="{chunk.index}">{chunk.gap_ms:.1f} ms</a>'
+        f" · chunk {chunk.index} · <code>{html.escape(preview(chunk.text))}</code></li>"
+        for chunk in slowest
+    )
+    return (
+        f'<details class="xybrid-slowest" style="font-size:12px;margin:2px 0">'
+        f"<summary>slowest {len(slowest)} chunks</summary>"
+        f'<ol style="margin:2px 0;padding-left:28px">{items}</ol></details>'
+    )
 
 
 def summary_text(output: GenerationOutput) -> str:

@@ -1,20 +1,70 @@
-"""The view where no widget frontend exists: text streams to stdout, one summary line at the end."""
+"""The view where no widget frontend exists: text streams to stdout, one summary line at the end.
+
+With `color_gaps`, the finished text is printed once more below the stream, each chunk's
+background shaded by its gap in ANSI 256 colours, with a legend line.
+"""
 
 from __future__ import annotations
 
 import sys
 from typing import Optional, TextIO
 
+from ..gap_shading import GapScale, chunk_timings
 from ..live import LiveDelta, PlotData
 from ..types import GenerationOutput
+
+ANSI_STEPS = (223, 216, 209, 202)  # xterm-256 backgrounds from light to strong, on the p50..p95 scale
+ANSI_RESET = "\x1b[0m"
+ANSI_UNDERLINE = "\x1b[4m"
+
+
+def _ansi_background(colour: int) -> str:
+    return f"\x1b[30;48;5;{colour}m"
+
+
+def ansi_step(level: float) -> Optional[int]:
+    """The ANSI background for a level of the scale (0 neutral, 1 strongest); None when neutral."""
+    if level <= 0:
+        return None
+    return ANSI_STEPS[min(len(ANSI_STEPS) - 1, int(level * len(ANSI_STEPS) - 1e-9))]
+
+
+def ansi_shaded_text(output: GenerationOutput) -> Optional[str]:
+    """The run's text with each chunk shaded by its gap, and a legend line; None if it has no gaps."""
+    scale, chunks = GapScale.of(output), chunk_timings(output)
+    if scale is None or not chunks:
+        return None
+    parts = []
+    for chunk in chunks:
+        colour = None if chunk.is_first else ansi_step(scale.level(chunk.gap_ms))
+        style = ANSI_UNDERLINE if chunk.is_first else _ansi_background(colour) if colour is not None else ""
+        parts.append(_styled(chunk.text, style))
+    return "".join(parts) + "\n" + ansi_legend(scale)
+
+
+def _styled(text: str, style: str) -> str:
+    """`text` in `style`, line by line: a background left on across a newline would paint the next line."""
+    if not style:
+        return text
+    return "\n".join(f"{style}{line}{ANSI_RESET}" if line else "" for line in text.split("\n"))
+
+
+def ansi_legend(scale: GapScale) -> str:
+    """One line: the swatches from neutral to strongest, the run's p50 and p95, the first chunk's mark."""
+    swatches = "".join(f"{_ansi_background(colour)}  {ANSI_RESET}" for colour in ANSI_STEPS)
+    return (
+        f"gap shading: p50 {scale.p50_ms:.1f} ms and below plain, {swatches} up to p95 {scale.p95_ms:.1f} ms "
+        f"and above; {ANSI_UNDERLINE}underlined{ANSI_RESET}: the first chunk (TTFT)"
+    )
 
 
 class TextView:
     """Prints new text as it arrives, then the summary line; needs nothing but a stream."""
 
-    def __init__(self, stream: Optional[TextIO] = None) -> None:
+    def __init__(self, stream: Optional[TextIO] = None, color_gaps: bool = False) -> None:
         self._stream = stream
         self._printed = 0
+        self.color_gaps = color_gaps
 
     @property
     def stream(self) -> TextIO:
@@ -35,8 +85,12 @@ class TextView:
             self._printed += len(delta.text)
 
     def finish(self, output: GenerationOutput, plot: PlotData) -> None:
-        """Print whatever text is left, then the one-line summary (which names any interference)."""
-        self.stream.write(output.text[self._printed :] + "\n" + output.summary() + "\n")
+        """Print whatever text is left, the shaded text if asked, then the one-line summary."""
+        self.stream.write(output.text[self._printed :] + "\n")
+        shaded = ansi_shaded_text(output) if self.color_gaps else None
+        if shaded:
+            self.stream.write("\n" + shaded + "\n")
+        self.stream.write(output.summary() + "\n")
         self.stream.flush()
 
     def abandon(self, reason: str) -> None:
