@@ -15,6 +15,7 @@ from .types import GenerationOutput
 SHADE_RGB = (230, 85, 13)  # the slow end of the scale; the JavaScript view uses the same colour
 SHADE_MAX_ALPHA = 0.55
 DEFAULT_SLOWEST = 10
+GAP_DECIMALS = 2  # gaps are shown, and shaded, as rounded to this many decimals of a millisecond
 
 
 @dataclass(frozen=True)
@@ -63,13 +64,21 @@ class ChunkTiming:
         """True for chunk 0, whose `gap_ms` is the time to first token."""
         return self.index == 0
 
+    @property
+    def shown_gap_ms(self) -> float:
+        """The gap as a page shows it (and shades it: the page has only the shown figure)."""
+        return round(self.gap_ms, GAP_DECIMALS)
+
 
 def chunk_timings(output: GenerationOutput) -> list[ChunkTiming]:
-    """Every chunk of the run with its timing; empty where the chunks' text was not kept."""
-    offsets, texts = output.chunk_offsets_ms, output.chunk_texts
-    if not texts or len(texts) != len(offsets):
-        return []
-    tokens = output.chunk_tokens if len(output.chunk_tokens) == len(offsets) else [1] * len(offsets)
+    """Every chunk of the run with its timing; empty where the chunks' text was not kept.
+
+    An interrupt can land between a chunk's timestamp and its text being kept: that last
+    timestamp has no text and is left out.
+    """
+    n = min(len(output.chunk_offsets_ms), len(output.chunk_texts))
+    offsets, texts = output.chunk_offsets_ms[:n], output.chunk_texts[:n]
+    tokens = output.chunk_tokens[:n] if len(output.chunk_tokens) >= n else [1] * n
     previous = [0.0, *offsets[:-1]]
     return [
         ChunkTiming(i, text, offset - before, count, offset)
@@ -81,8 +90,3 @@ def slowest_chunks(output: GenerationOutput, n: int = DEFAULT_SLOWEST) -> list[C
     """The `n` chunks after the longest gaps (chunk 0, which holds the TTFT, is not among them)."""
     gapped = chunk_timings(output)[1:]
     return sorted(gapped, key=lambda chunk: (-chunk.gap_ms, chunk.index))[:n]
-
-
-def scale_legend(scale: GapScale) -> str:
-    """The scale in words, for a legend."""
-    return f"shaded by gap: ≤ p50 {scale.p50_ms:.1f} ms neutral, ≥ p95 {scale.p95_ms:.1f} ms strongest"

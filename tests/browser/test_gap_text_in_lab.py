@@ -119,6 +119,14 @@ def test_chunks_carry_their_gaps_shade_by_the_scale_and_link_to_the_chart(page: 
     page.click(".xybrid-static .xybrid-slowest summary")
     page.locator(".xybrid-static .xybrid-slowest a").first.click()
     assert highlighted(page) == [slowest]
+    page.locator(f'.xybrid-static .xybrid-chunk[data-index="{slowest}"]').click()  # a click on the text lets go
+    assert highlighted(page) == []
+
+    # a reopened page (no run in it yet): the loader's module upgrades the finished run again
+    save_notebook(page)
+    page.reload()
+    page.wait_for_selector(".xybrid-static[data-upgraded] .xybrid-controls", timeout=60_000)
+    assert page.locator(".xybrid-static .xybrid-color-toggle").is_checked()
 
 
 def test_exported_html_shows_the_shaded_text_without_a_kernel(page: Any, lab: Lab) -> None:

@@ -146,3 +146,37 @@ def test_text_view_prints_the_shaded_text_only_when_asked() -> None:
         view.finish(output, output_plot_data(output))
     assert "\x1b[" not in plain.getvalue() and plain.getvalue().endswith(output.summary() + "\n")
     assert "gap shading:" in shaded.getvalue() and shaded.getvalue().endswith(output.summary() + "\n")
+
+
+def test_a_timestamp_without_its_text_is_left_out_not_the_whole_run() -> None:
+    output = scripted_run()
+    output.chunk_offsets_ms.append(output.chunk_offsets_ms[-1] + 5.0)  # interrupted between stamp and text
+    chunks = chunk_timings(output)
+    assert [c.text for c in chunks] == CHUNKS and len(spans(static_html(output, None))) == len(CHUNKS)
+
+
+def test_one_chunk_with_color_gaps_is_marked_shaded_and_underlined_without_a_scale() -> None:
+    output = scripted_run()
+    output = dataclasses.replace(
+        output,
+        chunk_texts=output.chunk_texts[:1],
+        chunk_offsets_ms=output.chunk_offsets_ms[:1],
+        chunk_tokens=output.chunk_tokens[:1],
+        p50_itl_ms=None,
+        p95_itl_ms=None,
+    )
+    page = static_html(output, None, color_gaps=True)
+    (only,) = spans(page)
+    assert "underline" in only["style"] and "xybrid-shaded" in page
+    assert "data-p50-ms" not in page and "xybrid-legend" not in page and "xybrid-slowest" not in page
+
+
+def test_nothing_in_the_page_data_can_close_or_open_markup() -> None:
+    output = scripted_run()
+    output.chunk_texts[3] = "</script><!--<script>"
+    plot = output_plot_data(output, output.chunk_texts)
+    page = static_html(output, plot, run_id='x" onmouseover="alert(1)')
+    data = re.search(r'<script type="application/json" class="xybrid-data">(.*?)</script>', page, re.S)
+    assert data is not None and "<" not in data.group(1) and ">" not in data.group(1)
+    assert "hover" not in data.group(1)  # each point's text comes from its chunk's span in the page
+    assert "onmouseover" not in page and re.search(r'data-run="[0-9a-f]{32}"', page)

@@ -4,7 +4,7 @@
 
 const FIRST_CHUNK_DECORATION = "underline dotted #888";
 const HIGHLIGHT_OUTLINE = "2px solid #1f77b4";
-const COLOR_CHOICE = new Map(); // run id -> the reader's last choice, so the finished form keeps it
+const SCALE_STEP = 0.02; // while live, repaint every chunk only when p50 or p95 moved by more than this share
 
 // The same scale as GapScale.level in gap_shading.py: p50 and below neutral, p95 and above strongest.
 function shadeOf(gap, scale) {
@@ -45,20 +45,31 @@ function describeChunk(index, timing) {
   return lines.join(" · ");
 }
 
-// Scroll `box` (and only as much of the page as needed) so that `span` is in its middle.
-function scrollIntoBox(box, span) {
+// Scroll `box` so that `span` is in its middle; with `page`, also the page, as little as needed to show `box`.
+function scrollIntoBox(box, span, page) {
   const boxRect = box.getBoundingClientRect(), rect = span.getBoundingClientRect();
   box.scrollTop += rect.top - boxRect.top - (box.clientHeight - rect.height) / 2;
-  box.scrollIntoView({ block: "nearest" });
+  if (page) box.scrollIntoView({ block: "nearest" });
+}
+
+function scaleMoved(before, after) {
+  if (!before || !after) return before !== after;
+  return before.some((v, i) => Math.abs(after[i] - v) > SCALE_STEP * Math.max(Math.abs(v), 1e-9));
+}
+
+function previewText(text) {
+  return text.replace(/\n/g, "⏎").slice(0, 40);
 }
 
 // options: root (a positioned container), pre (holds the spans), scroller (what scrolls; the controls go
-// above it), runId, colored (start shaded), scale ([p50, p95] or null), timing(i) -> {gap, tokens, offset}.
+// above it), runId, colored (start shaded), live (still streaming), scale ([p50, p95] or null),
+// timing(i) -> {gap, tokens, offset}.
 function chunkPanel(options) {
   const { root, pre, scroller, runId, timing } = options;
+  const choices = shared().colorChoice;
   let scale = options.scale || null;
-  let on = COLOR_CHOICE.has(runId) ? COLOR_CHOICE.get(runId) : !!options.colored;
-  let highlighted = null, pinned = false, hoverListener = null;
+  let on = choices.has(runId) ? choices.get(runId) : !!options.colored;
+  let highlighted = null, pinned = null, hoverListener = null;
 
   const controls = document.createElement("div");
   controls.className = "xybrid-controls";
@@ -86,7 +97,7 @@ function chunkPanel(options) {
   const showLegend = () => {
     legend.replaceChildren();
     if (!on) return;
-    if (!scale) return legend.append("(waiting for gaps)");
+    if (!scale) return legend.append(options.live ? "(waiting for gaps)" : "(no gaps: fewer than two chunks)");
     legend.append(`p50 ${scale[0].toFixed(1)} ms `, legendBar(),
       ` p95 ${scale[1].toFixed(1)} ms · each chunk shaded by the gap before it; the first (TTFT) underlined`);
   };
@@ -97,7 +108,7 @@ function chunkPanel(options) {
   };
   toggle.addEventListener("change", () => {
     on = toggle.checked;
-    COLOR_CHOICE.set(runId, on);
+    choices.set(runId, on);
     repaint();
   });
 
@@ -116,12 +127,17 @@ function chunkPanel(options) {
     tip.style.left = `${Math.max(0, rect.left - rootRect.left)}px`;
     tip.style.top = `${rect.bottom - rootRect.top + 4}px`;
     tip.style.display = "block";
-    if (!pinned) mark(index);
+    if (pinned === null) mark(index);
     if (hoverListener) hoverListener(index);
+  });
+  pre.addEventListener("click", () => {
+    if (pinned === null) return;
+    pinned = null;
+    mark(null);
   });
   pre.addEventListener("mouseleave", () => {
     tip.style.display = "none";
-    if (!pinned) mark(null);
+    if (pinned === null) mark(null);
     if (hoverListener) hoverListener(null);
   });
   repaint();
@@ -129,17 +145,23 @@ function chunkPanel(options) {
   return {
     added(newSpans) { if (on) for (const span of newSpans) paintChunk(span, scale, on); },
     setScale(next) {
+      if (!scaleMoved(scale, next)) return;
       scale = next;
       if (on) repaint();
     },
-    // From the chart or the slowest list: `pin` keeps it until the next pin; `scroll` brings it into view.
-    highlight(index, { pin = false, scroll = false } = {}) {
-      if (pinned && !pin) return;
-      pinned = pin && index !== null;
-      const span = mark(index);
-      if (span && scroll) scrollIntoBox(scroller, span);
+    // From the chart or the slowest list. `pin` keeps the outline until the next pin or a click on the
+    // text (with `toggle`, pinning the pinned chunk again lets it go) and also scrolls the page to the
+    // text; `scroll` scrolls the text to the chunk.
+    highlight(index, { pin = false, scroll = false, toggle = false } = {}) {
+      if (pin) pinned = toggle && pinned === index ? null : index;
+      else if (pinned !== null) return;
+      const span = mark(pin && pinned === null ? null : index);
+      if (span && scroll) scrollIntoBox(scroller, span, pin);
     },
     onHover(listener) { hoverListener = listener; },
-    refresh: repaint,
+    preview(index) {
+      const span = spanAt(index);
+      return span ? previewText(span.textContent) : "";
+    },
   };
 }

@@ -1,15 +1,6 @@
 // Loads plotly.js once per browser page and shares it as globalThis.__xybrid.plotly (a promise).
 // The kernel sends the source once, as a binary buffer in a custom message, never in widget state.
-function shared() {
-  const g = globalThis;
-  if (!g.__xybrid) {
-    let resolve;
-    const plotly = new Promise((r) => (resolve = r));
-    g.__xybrid = { plotly, resolvePlotly: resolve, loaded: false };
-  }
-  return g.__xybrid;
-}
-
+// It also upgrades the static forms of finished runs already in the page (a reopened notebook).
 function evaluate(buffer) {
   const x = shared();
   if (x.loaded) return;
@@ -24,6 +15,7 @@ function evaluate(buffer) {
 export default {
   initialize({ model }) {
     const x = shared();
+    installUpgrade();
     if (!x.loaded && globalThis.Plotly && globalThis.Plotly.newPlot) {
       x.loaded = x.received = true;
       x.resolvePlotly(globalThis.Plotly);

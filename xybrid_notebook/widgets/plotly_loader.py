@@ -5,7 +5,9 @@ instance. Here one hidden widget per kernel sends the installed `plotly.min.js` 
 binary buffer in a custom message: never in any widget's state, so never in a saved
 notebook or an exported HTML file. Its JavaScript evaluates it once per page and shares
 it as `globalThis.__xybrid.plotly`. A page that joins later (a reload) asks again; the
-kernel answers when it is idle.
+kernel answers when it is idle. The loader's module also upgrades the static forms of
+finished runs already in the page (a reopened notebook), so their chunks link to their
+charts again once `%load_ext` has run.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 import anywidget
+
+from .esm import compact_esm, page_module
 
 _LOADER: Optional[PlotlyLoader] = None
 
@@ -32,7 +36,7 @@ def plotly_source() -> bytes:
 class PlotlyLoader(anywidget.AnyWidget):
     """Never displayed; sends plotly.js on creation and whenever a page asks for it."""
 
-    _esm = Path(__file__).with_name("plotly_loader.js")
+    _esm = compact_esm(page_module("plotly_loader.js"))
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

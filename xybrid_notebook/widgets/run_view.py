@@ -18,16 +18,15 @@ from __future__ import annotations
 import re
 import sys
 import uuid
-from pathlib import Path
 from typing import Any, Optional
 
 import anywidget
 import numpy as np
 import traitlets
 
-from ..gap_shading import SHADE_MAX_ALPHA, SHADE_RGB
 from ..live import LiveDelta, PlotData
 from ..types import GenerationOutput
+from .esm import compact_esm, page_module
 from .plotly_loader import ensure_plotly_loader
 from .static_view import static_html, summary_text
 from .stats import stats_items
@@ -51,26 +50,10 @@ def current_kernel_id() -> Optional[str]:
     return match.group(1) if match else None
 
 
-def widget_module(*names: str) -> str:
-    """The JavaScript files of this folder, joined in order into one module's source."""
-    return "\n".join(Path(__file__).with_name(name).read_text(encoding="utf-8") for name in names)
-
-
-def shading_constants() -> str:
-    """The shading colour of `gap_shading`, as the JavaScript constants the run view uses."""
-    return f"const SHADE_RGB = {list(SHADE_RGB)}, SHADE_MAX_ALPHA = {SHADE_MAX_ALPHA};"
-
-
-def compact_esm(source: str) -> str:
-    """The module without comment lines and indentation: it travels with every run view's state."""
-    lines = (line.strip() for line in source.splitlines())
-    return "\n".join(line for line in lines if line and not line.startswith("//"))
-
-
 class RunWidget(anywidget.AnyWidget):
     """The browser side of one run; everything live arrives as custom messages."""
 
-    _esm = compact_esm(shading_constants() + "\n" + widget_module("stop_button.js", "chunk_text.js", "run_view.js"))
+    _esm = compact_esm(page_module("stop_button.js", "run_view.js"))
     run_id = traitlets.Unicode("").tag(sync=True)  # keys the browser's store of this run's deltas
     title = traitlets.Unicode("").tag(sync=True)
     kernel_id = traitlets.Unicode("").tag(sync=True)

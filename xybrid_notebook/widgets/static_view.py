@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import uuid
 from collections.abc import Sequence
 from typing import Any, Optional
 
 import numpy as np
 
-from ..gap_shading import SHADE_MAX_ALPHA, SHADE_RGB, ChunkTiming, GapScale, chunk_timings, slowest_chunks
+from ..gap_shading import GAP_DECIMALS, SHADE_MAX_ALPHA, SHADE_RGB, ChunkTiming, GapScale, chunk_timings, slowest_chunks
 from ..live import PlotData, preview, thin_points
 from ..types import GenerationOutput
 from .stats import stats_items
@@ -32,9 +33,10 @@ TEXT_STYLE = (
     "border:1px solid var(--jp-border-color2,#ddd);border-radius:4px"
 )
 FIRST_CHUNK_STYLE = "text-decoration:underline dotted #888"
-UPGRADE_SCRIPT = (
-    "<script>(function(s){var x=globalThis.__xybrid;if(x&&x.upgrade)x.upgrade(s&&s.closest('.xybrid-run'));})"
-    "(document.currentScript)</script>"
+RUN_ID = re.compile(r"[0-9a-f]{8,64}")  # it goes into element ids and links as it is
+UPGRADE_SCRIPT = (  # upgrade now, or once an xybrid module loads in this page (a reopened notebook)
+    "<script>(function(s){var r=s&&s.closest('.xybrid-run'),x=globalThis.__xybrid;if(x&&x.upgrade)x.upgrade(r);"
+    "else(globalThis.__xybridPending=globalThis.__xybridPending||[]).push(r);})(document.currentScript)</script>"
 )
 
 
@@ -152,7 +154,9 @@ def chart_data(plot: PlotData, previous: Optional[PlotData] = None) -> dict[str,
 
 
 def _json_for_script(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":")).replace("</", "<\\/")
+    """JSON that cannot end or open anything inside a <script> element (no raw <, > or &)."""
+    text = json.dumps(value, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def static_html(
@@ -165,7 +169,7 @@ def static_html(
 ) -> str:
     """The finished run as self-contained HTML: header, text (a span per chunk, shaded by gap
     if `color_gaps`), the slowest chunks, chart (if `plot`), stats."""
-    run_id = run_id or uuid.uuid4().hex
+    run_id = run_id if run_id and RUN_ID.fullmatch(run_id) else uuid.uuid4().hex
     parts = [f'<div class="xybrid-run xybrid-static" data-run="{html.escape(run_id)}">']
     if title:
         parts.append(f'<div class="xybrid-header" style="font-size:12px;color:#666">{html.escape(title)}</div>')
@@ -186,6 +190,8 @@ def page_data(output: GenerationOutput, plot: Optional[PlotData], previous: Opti
     """What the page's script needs beyond the HTML: the chart's numbers, each chunk's offset and tokens."""
     data = chart_data(plot, previous) if plot is not None else {}
     chunks = chunk_timings(output)
+    if chunks:
+        data.pop("hover", None)  # the page takes each point's text from its chunk's span
     data["offset"] = [round(chunk.offset_ms, 1) for chunk in chunks]
     if any(chunk.tokens != 1 for chunk in chunks):
         data["tokens"] = [chunk.tokens for chunk in chunks]
@@ -198,15 +204,17 @@ def chunks_html(output: GenerationOutput, color_gaps: bool, run_id: str) -> str:
     if not chunks:
         return f'<pre class="xybrid-stream" style="{TEXT_STYLE}">{html.escape(output.text)}</pre>'
     scale = GapScale.of(output)
-    shading = scale if color_gaps else None
     slowest = slowest_chunks(output)
     anchors = {chunk.index for chunk in slowest}
     # full precision: the page's legend rounds them itself, and must round them as the HTML legend does
     scale_attrs = f' data-p50-ms="{scale.p50_ms!r}" data-p95-ms="{scale.p95_ms!r}"' if scale else ""
-    shaded_class = " xybrid-shaded" if shading else ""
-    spans = "".join(_chunk_span(chunk, shading, run_id if chunk.index in anchors else None) for chunk in chunks)
+    shaded_class = " xybrid-shaded" if color_gaps else ""
+    spans = "".join(
+        _chunk_span(chunk, scale, color_gaps, run_id if chunk.index in anchors else None) for chunk in chunks
+    )
     text = f'<pre class="xybrid-stream{shaded_class}"{scale_attrs} style="{TEXT_STYLE}">{spans}</pre>'
-    return (legend_html(shading) if shading else "") + text + slowest_html(slowest, run_id)
+    legend = legend_html(scale) if color_gaps and scale else ""
+    return legend + text + slowest_html(slowest, run_id)
 
 
 def chunk_anchor(run_id: str, index: int) -> str:
@@ -214,23 +222,22 @@ def chunk_anchor(run_id: str, index: int) -> str:
     return f"xybrid-{run_id[:12]}-c{index}"
 
 
-def _chunk_span(chunk: ChunkTiming, scale: Optional[GapScale], anchor_run: Optional[str]) -> str:
-    gap = f'data-ttft-ms="{chunk.gap_ms:.2f}"' if chunk.is_first else f'data-gap-ms="{chunk.gap_ms:.2f}"'
+def _chunk_span(chunk: ChunkTiming, scale: Optional[GapScale], shaded: bool, anchor_run: Optional[str]) -> str:
+    gap = f"{chunk.gap_ms:.{GAP_DECIMALS}f}"
+    gap_attr = f'data-ttft-ms="{gap}"' if chunk.is_first else f'data-gap-ms="{gap}"'
     anchor = f' id="{chunk_anchor(anchor_run, chunk.index)}"' if anchor_run else ""
-    style = _chunk_style(chunk, scale)
+    style = _chunk_style(chunk, scale) if shaded else ""
     style_attr = f' style="{style}"' if style else ""
     return (
-        f'<span class="xybrid-chunk" data-index="{chunk.index}" {gap}{anchor}{style_attr}>'
+        f'<span class="xybrid-chunk" data-index="{chunk.index}" {gap_attr}{anchor}{style_attr}>'
         f"{html.escape(chunk.text)}</span>"
     )
 
 
 def _chunk_style(chunk: ChunkTiming, scale: Optional[GapScale]) -> str:
-    if scale is None:
-        return ""
     if chunk.is_first:
         return FIRST_CHUNK_STYLE
-    background = scale.css_background(chunk.gap_ms)
+    background = scale.css_background(chunk.shown_gap_ms) if scale else None
     return f"background:{background}" if background else ""
 
 

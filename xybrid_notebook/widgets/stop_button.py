@@ -12,7 +12,8 @@ from __future__ import annotations
 import anywidget
 import traitlets
 
-from .run_view import current_kernel_id, widget_module
+from .esm import widget_module
+from .run_view import current_kernel_id
 
 _ESM = (
     widget_module("stop_button.js")

@@ -36,7 +36,7 @@ def ansi_shaded_text(output: GenerationOutput) -> Optional[str]:
         return None
     parts = []
     for chunk in chunks:
-        colour = None if chunk.is_first else ansi_step(scale.level(chunk.gap_ms))
+        colour = None if chunk.is_first else ansi_step(scale.level(chunk.shown_gap_ms))
         style = ANSI_UNDERLINE if chunk.is_first else _ansi_background(colour) if colour is not None else ""
         parts.append(_styled(chunk.text, style))
     return "".join(parts) + "\n" + ansi_legend(scale)

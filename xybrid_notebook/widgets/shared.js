@@ -1,0 +1,25 @@
+// The page-level state every xybrid module shares: one object on globalThis, made by whichever
+// module loads first (each widget's module is its own copy, so nothing is kept in a module's scope).
+function shared() {
+  const g = globalThis;
+  if (!g.__xybrid) {
+    let resolve;
+    const plotly = new Promise((r) => (resolve = r));
+    g.__xybrid = { plotly, resolvePlotly: resolve, loaded: false };
+  }
+  const x = g.__xybrid;
+  if (!x.colorChoice) x.colorChoice = new Map(); // run id -> the reader's last "shade by gap" choice
+  return x;
+}
+
+function el(tag, attrs = {}, text) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+// A copy of a received buffer (a DataView) that typed arrays can view: its offset may not be aligned.
+function floats(buffer, Type) {
+  return new Type(buffer.buffer.slice(buffer.byteOffset, buffer.byteOffset + buffer.byteLength));
+}
