@@ -89,6 +89,9 @@ def test_quickstart_streams_text_and_chart_live_then_leaves_the_static_form(page
             samples.append(sample)
             if sample["done"]:
                 break
+            if sample["points"] > 40 and not (ARTIFACTS / "live.png").exists():
+                ARTIFACTS.mkdir(parents=True, exist_ok=True)
+                page.locator(".jp-Cell:has(.xybrid-live)").first.screenshot(path=str(ARTIFACTS / "live.png"))
         time.sleep(0.05)  # sample at least every 100 ms (an evaluate takes a few ms)
     assert samples and samples[-1]["done"], "the first generation never finished"
     running = [s for s in samples if not s["done"]]

@@ -9,7 +9,8 @@ function layout(title) {
     margin: { l: 60, r: 60, t: 40, b: 45 },
     xaxis: { title: { text: "chunk index" }, rangemode: "tozero" },
     yaxis: { title: { text: "inter-chunk latency (ms)" }, rangemode: "tozero" },
-    yaxis2: { title: { text: "decode (tokens/s)" }, overlaying: "y", side: "right", rangemode: "tozero", showgrid: false },
+    yaxis2: { title: { text: "decode (tokens/s)" }, overlaying: "y", side: "right", rangemode: "tozero", showgrid: false,
+      tickmode: "auto" }, // not synced to the left axis: its own round ticks
     legend: { orientation: "h", y: 1.12, x: 0 },
     title: { text: title, x: 0.99, xanchor: "right", y: 0.97, font: { size: 12 } },
     paper_bgcolor: "rgba(0,0,0,0)",
