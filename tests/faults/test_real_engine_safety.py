@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +16,8 @@ from xybrid_notebook.backends.probe import prove_engine
 from xybrid_notebook.errors import ModelNotFound
 from xybrid_notebook.session import Session
 from xybrid_notebook.types import GenerationConfig
+
+from ..terminal import run_terminal_ipython
 
 pytestmark = pytest.mark.slow
 NATIVE_MARKERS = ("llama_", "ggml_", "load_tensors", "llm_load", "mistralrs_core", "INFO ", "WARN ")
@@ -79,13 +79,7 @@ def test_native_logs_never_reach_a_cell_and_are_kept_for_status_log(model_path: 
 
 def test_terminal_ipython_shows_no_native_log(model_path: Path) -> None:
     script = "%load_ext xybrid_notebook\n%xybrid load --ctx 512\n%xybrid load --ctx 512 --backend mistralrs\n"
-    done = subprocess.run(
-        [sys.executable, "-m", "IPython", "--no-banner", "--colors=NoColor", "--quick"],
-        input=script,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = run_terminal_ipython(script)
     shown = done.stdout + done.stderr
     assert f"Loaded {DEFAULT_MODEL} on llamacpp" in shown and f"Loaded {DEFAULT_MODEL} on mistralrs" in shown
     for marker in NATIVE_MARKERS:

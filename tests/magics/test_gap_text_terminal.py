@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 
 import pytest
+
+from ..terminal import run_terminal_ipython
 
 pytestmark = pytest.mark.slow
 
@@ -22,13 +22,7 @@ print('RUN=' + json.dumps({'text': o.text, 'p50': o.p50_itl_ms, 'p95': o.p95_itl
 
 
 def test_terminal_ipython_prints_the_text_shaded_by_gap_with_a_legend() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "IPython", "--no-banner", "--colors=NoColor", "--quick"],
-        input=SCRIPT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = run_terminal_ipython(SCRIPT)
     shown = done.stdout
     run = json.loads(shown.split("RUN=", 1)[1].splitlines()[0])
     legend = next(line for line in shown.splitlines() if "gap shading:" in line)
