@@ -7,8 +7,12 @@ Alternating rounds, in one kernel driven from one page, of
 with llama.cpp on 2 threads and Gemma 3 270M (the issue's model), 200 greedy tokens, the KV cache reset
 before each run. Per variant: decode tok/s, TTFT, p99 inter-chunk gap, the browser's CPU (psutil over the
 Chromium processes this benchmark started, between the start and the end of the call),
-and the bytes the page received on its kernel websocket. Then the growth of the saved
-notebook per full run, and the size of `make demo`'s HTML.
+and the bytes the page received on its kernel websocket. The page's heap is collected
+(DevTools `HeapProfiler.collectGarbage`) before each run: whether V8 happens to run a full
+collection inside a 3-second run (about 60 ms of the page's thread and 110 ms of
+background threads, mostly for JupyterLab's heap) otherwise swings a run's browser CPU
+about twofold. Then the growth of the saved notebook per full run, and the size of
+`make demo`'s HTML.
 """
 
 from __future__ import annotations
@@ -213,6 +217,7 @@ def browser_overhead(rounds: int = 5, demo: bool = True) -> dict[str, Any]:
             page.goto(f"{url}/lab/tree/bench.ipynb?reset")
             page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=60_000)
             _wait_idle(page, 120_000)
+            devtools = page.context.new_cdp_session(page)
             sampler = CpuSampler()
             before_setup = received[0]
             page.evaluate(RUN_CELL, 0)
@@ -221,8 +226,9 @@ def browser_overhead(rounds: int = 5, demo: bool = True) -> dict[str, Any]:
             setup_bytes = received[0] - before_setup
             for round_index in range(rounds + 1):
                 for cell, name in enumerate(VARIANTS, start=1):
-                    page.wait_for_timeout(200)
                     page.evaluate("() => document.querySelectorAll('.xybrid-static').forEach(e => e.remove())")
+                    devtools.send("HeapProfiler.collectGarbage")  # each run starts from a collected heap
+                    page.wait_for_timeout(200)
                     page.evaluate(WATCH_STATIC)
                     start_bytes = received[0]
                     run = _run_cell(page, root, cell)

@@ -156,7 +156,7 @@ def test_final_output_is_the_static_form_with_text_chart_and_stats() -> None:
     assert f"TTFT {output.ttft_ms:.1f} ms" in page
     assert fmt_ms(output.p95_itl_ms) in page and 'data-label="finish"' in page
     assert view.summary == "xybrid: " + output.summary() and "TTFT" in view.summary and "| stop |" in view.summary
-    assert view.widget.comm is None  # the widget is closed: nothing of it needs keeping
+    assert view.widget.comm is None and view.widget.layout.comm is None  # closed, its layout too: nothing to keep
 
 
 def test_static_form_escapes_the_text() -> None:

@@ -140,7 +140,8 @@ function chunkPanel(options) {
     if (pinned === null) mark(null);
     if (hoverListener) hoverListener(null);
   });
-  repaint();
+  if (on) repaint(); // spans start unpainted: nothing to undo when the shading is off
+  else showLegend();
 
   return {
     added(newSpans) { if (on) for (const span of newSpans) paintChunk(span, scale, on); },

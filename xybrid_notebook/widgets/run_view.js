@@ -245,6 +245,7 @@ export default {
     return () => {
       store.listeners.delete(listener);
       if (chart) chart.dispose();
+      root.replaceChildren(); // the widget manager may keep the view: let go of its text and chart
     };
   },
 };

@@ -143,11 +143,16 @@ class WidgetView:
         bundle = {"text/html": self.final_html, "text/plain": self.summary}
         if self._handle is not None:
             self._handle.update(bundle, raw=True)
-        self.widget.close()
+        self._close()
 
     def abandon(self, reason: str) -> None:
         """No output at all: leave one line in place of the view, and close the widget."""
         self.summary = f"xybrid: {reason}"
         if self._handle is not None:
             self._handle.update({"text/plain": self.summary}, raw=True)
+        self._close()
+
+    def _close(self) -> None:
+        """Close the widget and its layout child (left open, it would keep the page's view of the run)."""
+        self.widget.layout.close()
         self.widget.close()
