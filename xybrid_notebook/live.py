@@ -18,7 +18,6 @@ from .metrics import NS_PER_MS, ChunkClock, running_decode_tps, timing_figures
 from .types import GenerationOutput, PartialToken
 
 FLUSH_INTERVAL_S = 0.4  # one message per flush: 2.5 per second, whatever the token rate (the page needs >= 2)
-STATS_INTERVAL_S = 1.0  # live stats (percentiles over every gap so far) once a second
 LIVE_POINTS_PER_FLUSH = 500  # a flush carries at most this many new points (bucket maxima beyond)
 MAX_PLOT_POINTS = 2000
 
@@ -122,7 +121,7 @@ class LiveDelta:
     chunk 0), its offset from the start in ms, and its token count.
 
     `restart` is true when a new attempt (a route fallback) began: the view drops what it showed.
-    `figures` is set about once a second (the stats row), else None.
+    `figures` (the stats row) comes with every flush that has chunks, else None.
     """
 
     text: str
@@ -166,7 +165,6 @@ class LiveRun:
     ) -> None:
         self.view, self.clock, self.plot = view, clock, plot
         self._flush_due = Throttle(flush_interval_s, now).due
-        self._stats_due = Throttle(STATS_INTERVAL_S, now).due
         self._pieces: list[str] = []
         self._restart = False
         self._reset_sent()
@@ -198,7 +196,7 @@ class LiveRun:
         index, gaps, rates = self._new_points(offsets, tokens) if self.plot else (_NO_POINTS, _NO_POINTS, _NO_POINTS)
         restart, self._restart = self._restart, False
         ttft = self.clock.offsets_ns[0] / NS_PER_MS if n else None
-        figures = self.figures() if self._stats_due() else None
+        figures = self.figures() if n else None
         return LiveDelta(text, start, index, gaps, rates, ttft, figures, restart, pieces, chunks, first)
 
     def _new_points(self, offsets: np.ndarray, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -64,6 +64,12 @@ function storeTiming(store) {
 }
 
 function renderStats(node, items) {
+  const values = node.querySelectorAll(".xybrid-value");
+  const same = values.length === items.length && items.every(([label], i) => node.children[i].dataset.label === label);
+  if (same) { // every flush: change only the figures' text
+    items.forEach(([, value], i) => { if (values[i].textContent !== value) values[i].textContent = value; });
+    return;
+  }
   const cells = items.map(([label, value]) => {
     const cell = el("span", { class: "xybrid-stat", "data-label": label });
     cell.append(el("b", {}, label), " ", el("span", { class: "xybrid-value" }, value));
