@@ -86,6 +86,11 @@ def chunk_timings(output: GenerationOutput) -> list[ChunkTiming]:
     ]
 
 
+def preview(text: str) -> str:
+    """A chunk's text on one line, at most 40 characters (a newline shows as ⏎)."""
+    return text.replace("\n", "⏎")[:40]
+
+
 def slowest_chunks(output: GenerationOutput, n: int = DEFAULT_SLOWEST) -> list[ChunkTiming]:
     """The `n` chunks after the longest gaps (chunk 0, which holds the TTFT, is not among them)."""
     gapped = chunk_timings(output)[1:]

@@ -58,12 +58,12 @@ class LiveFigures:
 
 @dataclass
 class PlotData:
-    """What the latency panel draws: chunk index, gap in ms, running decode rate, hover text."""
+    """What the latency panel draws: chunk index, gap in ms, running decode rate (hover text comes
+    from the chunks' spans in the page)."""
 
     index: np.ndarray
     gap_ms: np.ndarray
     decode_tps: np.ndarray
-    hover: list[str]
     ttft_ms: Optional[float]
 
 
@@ -83,12 +83,7 @@ def thin_points(n: int, cap: int = MAX_PLOT_POINTS, values: Optional[np.ndarray]
     return np.concatenate([picks, np.arange(older, n)])
 
 
-def preview(text: str) -> str:
-    """A chunk's text on one line, at most 40 characters (a newline shows as ⏎)."""
-    return text.replace("\n", "⏎")[:40]
-
-
-def plot_data(offsets_ms: np.ndarray, tokens: np.ndarray, pieces: list[str], cap: int = MAX_PLOT_POINTS) -> PlotData:
+def plot_data(offsets_ms: np.ndarray, tokens: np.ndarray, cap: int = MAX_PLOT_POINTS) -> PlotData:
     """Gap per chunk (x = chunk index of the later chunk), running decode rate, thinned to `cap`."""
     gaps = np.diff(offsets_ms)
     rates = running_decode_tps(offsets_ms, tokens)
@@ -98,18 +93,14 @@ def plot_data(offsets_ms: np.ndarray, tokens: np.ndarray, pieces: list[str], cap
         index=index.astype(np.float64),
         gap_ms=gaps[keep],
         decode_tps=rates[keep],
-        hover=[preview(pieces[i]) for i in index],
         ttft_ms=float(offsets_ms[0]) if offsets_ms.size else None,
     )
 
 
-def output_plot_data(output: GenerationOutput, pieces: Optional[list[str]] = None) -> PlotData:
-    """The panel's data for a finished run; hover text only where the chunks' text is known."""
+def output_plot_data(output: GenerationOutput) -> PlotData:
+    """The panel's data for a finished run."""
     offsets = np.asarray(output.chunk_offsets_ms, dtype=np.float64)
-    tokens = np.asarray(output.chunk_tokens, dtype=np.float64)
-    if pieces is None or len(pieces) != offsets.size:
-        pieces = [""] * offsets.size
-    return plot_data(offsets, tokens, pieces)
+    return plot_data(offsets, np.asarray(output.chunk_tokens, dtype=np.float64))
 
 
 @dataclass
@@ -191,12 +182,12 @@ class LiveRun:
         text = "".join(pieces)
         start = self._chars_sent
         self._pieces_sent, self._chars_sent = n, start + len(text)
-        offsets, tokens = self._arrays() if pieces else (_NO_POINTS, _NO_POINTS)
-        chunks = _chunk_rows(offsets, tokens, first) if pieces else _NO_CHUNKS
+        offsets, tokens = self._arrays()
+        chunks = _chunk_rows(offsets, tokens, first)
         index, gaps, rates = self._new_points(offsets, tokens) if self.plot else (_NO_POINTS, _NO_POINTS, _NO_POINTS)
         restart, self._restart = self._restart, False
         ttft = self.clock.offsets_ns[0] / NS_PER_MS if n else None
-        figures = self.figures() if n else None
+        figures = self._figures(offsets, tokens) if n else None
         return LiveDelta(text, start, index, gaps, rates, ttft, figures, restart, pieces, chunks, first)
 
     def _new_points(self, offsets: np.ndarray, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -218,7 +209,10 @@ class LiveRun:
 
     def figures(self) -> LiveFigures:
         """Running figures from the chunks so far, by the same definitions as the final ones."""
-        offsets, tokens = self._arrays()
+        return self._figures(*self._arrays())
+
+    @staticmethod
+    def _figures(offsets: np.ndarray, tokens: np.ndarray) -> LiveFigures:
         delivered = int(tokens.sum())
         timing = timing_figures(offsets, tokens.tolist(), delivered)
         return LiveFigures(
@@ -233,7 +227,7 @@ class LiveRun:
 
     def finish(self, output: GenerationOutput) -> None:
         """The end: the view gets the finished run (full text, every figure, the capped plot)."""
-        self.view.finish(output, output_plot_data(output, self._pieces))
+        self.view.finish(output, output_plot_data(output))
 
     def abandon(self, reason: str) -> None:
         """The run ended without any output (stopped or failed before it began)."""

@@ -88,7 +88,7 @@ def test_the_scale_is_the_runs_p50_neutral_to_p95_strongest() -> None:
 
 def test_static_text_is_a_span_per_chunk_with_its_gap_and_shade() -> None:
     output = scripted_run()
-    page = static_html(output, output_plot_data(output, output.chunk_texts), color_gaps=True, run_id="r" * 32)
+    page = static_html(output, output_plot_data(output), color_gaps=True, run_id="r" * 32)
     found = spans(page)
     assert [s["text"] for s in found] == CHUNKS
     assert [s["data-index"] for s in found] == [str(i) for i in range(len(CHUNKS))]
@@ -174,7 +174,7 @@ def test_one_chunk_with_color_gaps_is_marked_shaded_and_underlined_without_a_sca
 def test_nothing_in_the_page_data_can_close_or_open_markup() -> None:
     output = scripted_run()
     output.chunk_texts[3] = "</script><!--<script>"
-    plot = output_plot_data(output, output.chunk_texts)
+    plot = output_plot_data(output)
     page = static_html(output, plot, run_id='x" onmouseover="alert(1)')
     data = re.search(r'<script type="application/json" class="xybrid-data">(.*?)</script>', page, re.S)
     assert data is not None and "<" not in data.group(1) and ">" not in data.group(1)

@@ -163,7 +163,7 @@ def test_static_form_escapes_the_text() -> None:
     output = run_with(RecordingView(), 3, 0.02, FakeTime())
     output.chunk_texts = ["<script>alert(1)", "</script> & ", "</pre>"]
     output.text = "".join(output.chunk_texts)
-    page = static_html(output, output_plot_data(output, output.chunk_texts), color_gaps=True)
+    page = static_html(output, output_plot_data(output), color_gaps=True)
     assert "<script>alert(1)" not in page and "</script> &" not in page and "</pre></span>" not in page
     assert shown_text(page) == output.text and "&lt;/script&gt; &amp; " in page
 

@@ -79,7 +79,7 @@ function nearestIndex(xs, x) {
 }
 
 function upgradeChart(chart, d, panel) {
-  const hover = d.hover || (panel ? d.x.map((i) => panel.preview(i)) : undefined);
+  const hover = panel ? d.x.map((i) => panel.preview(i)) : d.x.map(() => ""); // each point's chunk text
   shared().plotly.then((Plotly) => {
     requestAnimationFrame(() => {
       const div = el("div", { class: "xybrid-plot" });

@@ -17,8 +17,17 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ..gap_shading import GAP_DECIMALS, SHADE_MAX_ALPHA, SHADE_RGB, ChunkTiming, GapScale, chunk_timings, slowest_chunks
-from ..live import PlotData, preview, thin_points
+from ..gap_shading import (
+    GAP_DECIMALS,
+    SHADE_MAX_ALPHA,
+    SHADE_RGB,
+    ChunkTiming,
+    GapScale,
+    chunk_timings,
+    preview,
+    slowest_chunks,
+)
+from ..live import PlotData, thin_points
 from ..types import GenerationOutput
 from .stats import stats_items
 
@@ -144,7 +153,6 @@ def chart_data(plot: PlotData, previous: Optional[PlotData] = None) -> dict[str,
         "x": [int(v) for v in plot.index],
         "gap": [round(float(v), 2) for v in plot.gap_ms],
         "rate": [round(float(v), 1) if np.isfinite(v) else None for v in plot.decode_tps],
-        "hover": list(plot.hover),
         "ttft": plot.ttft_ms,
     }
     if previous is not None:
@@ -190,8 +198,6 @@ def page_data(output: GenerationOutput, plot: Optional[PlotData], previous: Opti
     """What the page's script needs beyond the HTML: the chart's numbers, each chunk's offset and tokens."""
     data = chart_data(plot, previous) if plot is not None else {}
     chunks = chunk_timings(output)
-    if chunks:
-        data.pop("hover", None)  # the page takes each point's text from its chunk's span
     data["offset"] = [round(chunk.offset_ms, 1) for chunk in chunks]
     if any(chunk.tokens != 1 for chunk in chunks):
         data["tokens"] = [chunk.tokens for chunk in chunks]
