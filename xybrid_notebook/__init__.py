@@ -41,23 +41,26 @@ def sweep(*, live: Optional[bool] = None, repetitions: int = 5, warmup: int = 1,
     `live` shows the progress bar, chart and table while it runs (default: in a Jupyter
     kernel with widgets). Bad values raise `InvalidInput` before anything runs.
     """
-    from .widgets.sweep_view import in_widget_kernel, run_with_live_view
-
-    live = in_widget_kernel() if live is None else live
-    params = {k: v for k, v in kwargs.items() if k in _sweep_module.PARAMETERS}
-    total = len(_sweep_module.expand(params)) * (max(repetitions, 0) + max(warmup, 0)) if live else 0
     kwargs.update(repetitions=repetitions, warmup=warmup)
-    return run_with_live_view(_sweep_module.sweep, "sweep", total, live, kwargs)
+    return _maybe_live(_sweep_module.sweep, "sweep", live, kwargs)
 
 
 def compare(
     a: Any, b: Any, *, live: Optional[bool] = None, repetitions: int = 5, warmup: int = 1, **kwargs: Any
 ) -> CompareResult:
     """Paired A/B in interleaved repetitions; see `xybrid_notebook.compare.compare`. `live` as for `sweep`."""
-    from .widgets.sweep_view import run_with_live_view
-
     kwargs.update(a=a, b=b, repetitions=repetitions, warmup=warmup)
-    return run_with_live_view(_compare_module.compare, "compare", 2 * (repetitions + warmup), live, kwargs)
+    return _maybe_live(_compare_module.compare, "compare", live, kwargs)
+
+
+def _maybe_live(run: Any, title: str, live: Optional[bool], kwargs: dict[str, Any]) -> Any:
+    from .widgets import current_shell, widgets_wanted
+
+    if not (widgets_wanted(current_shell()) if live is None else live):
+        return run(**kwargs)
+    from .widgets.sweep_view import SweepLiveView, run_with_view
+
+    return run_with_view(run, SweepLiveView(title), kwargs)
 
 
 def history() -> Any:
@@ -69,10 +72,11 @@ def history() -> Any:
 
 def load_ipython_extension(ipython: Any) -> None:
     """`%load_ext xybrid_notebook`: register `%xybrid` and `%%generate`."""
-    from .magics import _widgets_wanted, register
+    from .magics import register
+    from .widgets import widgets_wanted
 
     register(ipython)
-    if _widgets_wanted(ipython, False):
+    if widgets_wanted(ipython, False):
         # plotly.js goes to the browser now, once, while nothing is being measured.
         from .widgets.plotly_loader import ensure_plotly_loader
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional, Protocol
 
 import numpy as np
@@ -23,7 +23,6 @@ MAX_PLOT_POINTS = 2000
 
 
 _NO_POINTS = np.zeros(0)
-_NO_CHUNKS = np.zeros((0, 3))
 
 
 class Throttle:
@@ -120,12 +119,11 @@ class LiveDelta:
     index: np.ndarray
     gap_ms: np.ndarray
     decode_tps: np.ndarray
-    ttft_ms: Optional[float]
     figures: Optional[LiveFigures]
-    restart: bool = False
-    pieces: list[str] = field(default_factory=list)
-    chunks: np.ndarray = field(default_factory=lambda: _NO_CHUNKS)
-    first_chunk: int = 0
+    restart: bool
+    pieces: list[str]
+    chunks: np.ndarray
+    first_chunk: int
 
 
 def _chunk_rows(offsets: np.ndarray, tokens: np.ndarray, first: int) -> np.ndarray:
@@ -186,9 +184,8 @@ class LiveRun:
         chunks = _chunk_rows(offsets, tokens, first)
         index, gaps, rates = self._new_points(offsets, tokens) if self.plot else (_NO_POINTS, _NO_POINTS, _NO_POINTS)
         restart, self._restart = self._restart, False
-        ttft = self.clock.offsets_ns[0] / NS_PER_MS if n else None
         figures = self._figures(offsets, tokens) if n else None
-        return LiveDelta(text, start, index, gaps, rates, ttft, figures, restart, pieces, chunks, first)
+        return LiveDelta(text, start, index, gaps, rates, figures, restart, pieces, chunks, first)
 
     def _new_points(self, offsets: np.ndarray, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The gaps and running decode rates of chunks not sent yet (at most a flush's worth, spikes kept)."""
@@ -214,7 +211,7 @@ class LiveRun:
     @staticmethod
     def _figures(offsets: np.ndarray, tokens: np.ndarray) -> LiveFigures:
         delivered = int(tokens.sum())
-        timing = timing_figures(offsets, tokens.tolist(), delivered)
+        timing = timing_figures(offsets, tokens, delivered)
         return LiveFigures(
             chunks=offsets.size,
             tokens=delivered,

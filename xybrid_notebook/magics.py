@@ -8,7 +8,6 @@ declares its options with IPython's `magic_arguments`, so `%%generate?` shows th
 from __future__ import annotations
 
 import functools
-import os
 from argparse import Namespace
 from collections.abc import Callable
 from typing import Any, Optional
@@ -28,6 +27,8 @@ from .models import CATALOG, DEFAULT_CHAT_MODEL, DEFAULT_MODEL, DEFAULT_RAW_MODE
 from .session import DEFAULT_BACKEND, Session
 from .subcommands import Option, find, full_usage, listing, option, parse_line, subcommand
 from .types import GenerationOutput, LlmConfig
+from .widgets import widgets_wanted
+from .widgets.sweep_view import run_with_view
 from .widgets.tables import Table, history_table, key_value_table
 from .widgets.text_view import TextView
 
@@ -122,12 +123,6 @@ def _overrides(args: Namespace) -> dict[str, Any]:
     if getattr(args, "stop", None):
         changes["stop"] = tuple(args.stop)
     return changes
-
-
-def _widgets_wanted(shell: Any, forced_text: bool) -> bool:
-    if forced_text or os.environ.get("XYBRID_VIEW", "").lower() == "text":
-        return False
-    return type(shell).__name__ == "ZMQInteractiveShell"
 
 
 def _previous_plot(session: Session) -> Optional[PlotData]:
@@ -339,20 +334,11 @@ class XybridMagics(Magics):
 
     @subcommand("sweep", "llama-bench's pp and tg tests for every combination of the options, live", *SWEEP_ARGUMENTS)
     def _sweep(self, args: Namespace) -> Any:
-        from .sweep import expand, sweep
+        from .sweep import sweep
 
         _check_out_name(args.out)
-        params = _sweep_params(args, self.session)
-        total = len(expand(params)) * (max(args.repetitions, 0) + max(args.warmup, 0))
-        view = self._sweep_view(args.text, "sweep", total)
-        result = sweep(
-            repetitions=args.repetitions,
-            warmup=args.warmup,
-            sampling=self.session.defaults,
-            on_progress=view.on_progress,
-            **params,
-        )
-        view.finish(result)
+        view = self._sweep_view(args.text, "sweep")
+        result = run_with_view(sweep, view, self._sweep_kwargs(args, _sweep_params(args, self.session)))
         self._keep(result, SWEEP_OUTPUT_NAME, args.out)
         return None if view.shows_result else result
 
@@ -364,35 +350,24 @@ class XybridMagics(Magics):
 
         _check_out_name(args.out)
         params = _sweep_params(args, self.session)
-        varied = [name for name, values in params.items() if name != "model" and len(values) > 1]
-        if "model" in params and len(params["model"]) > 1:
-            varied.append("model")
+        varied = [name for name, values in params.items() if len(values) > 1]
         if len(varied) != 1 or len(params[varied[0]]) != 2:
             raise UsageError("%xybrid compare needs exactly one option with two values, A and B: e.g. -t 1,2")
         name = varied[0]
         a_value, b_value = params.pop(name)
-        view = self._sweep_view(
-            args.text, f"compare {name}={a_value} vs {b_value}", 2 * (max(args.repetitions, 0) + max(args.warmup, 0))
-        )
-        result = compare(
-            {name: a_value},
-            {name: b_value},
-            repetitions=args.repetitions,
-            warmup=args.warmup,
-            sampling=self.session.defaults,
-            on_progress=view.on_progress,
-            **params,
-        )
-        view.finish(result)
+        view = self._sweep_view(args.text, f"compare {name}={a_value} vs {b_value}")
+        kwargs = {"a": {name: a_value}, "b": {name: b_value}, **self._sweep_kwargs(args, params)}
+        result = run_with_view(compare, view, kwargs)
         self._keep(result, COMPARE_OUTPUT_NAME, args.out)
         return result
 
-    def _sweep_view(self, text: bool, title: str, total_runs: int) -> Any:
+    def _sweep_kwargs(self, args: Namespace, params: dict[str, Any]) -> dict[str, Any]:
+        return {"repetitions": args.repetitions, "warmup": args.warmup, "sampling": self.session.defaults, **params}
+
+    def _sweep_view(self, text: bool, title: str) -> Any:
         from .widgets.sweep_view import SweepLiveView, TextProgress
 
-        if not _widgets_wanted(self.shell, text):
-            return TextProgress(title)
-        return SweepLiveView(title, total_runs)
+        return SweepLiveView(title) if widgets_wanted(self.shell, text) else TextProgress(title)
 
     def _keep(self, value: Any, name: str, also: Optional[str] = None) -> None:
         """Put a result in the user's namespace under `name` (and `also`, the user's -o name)."""
@@ -426,8 +401,7 @@ class XybridMagics(Magics):
             raise UsageError("the cell is empty: write the prompt in the cell body, below %%generate")
         if args.raw and args.chat:
             raise UsageError("--raw and --chat exclude each other: pick one")
-        if args.out is not None and not args.out.isidentifier():
-            raise UsageError(f"-o needs a Python variable name, got {args.out!r}")
+        _check_out_name(args.out)
         backend = self.session.require_backend()
         self.session.run_config(**_overrides(args))  # a bad value is one line before any output
         if args.chat:
@@ -436,7 +410,7 @@ class XybridMagics(Magics):
                 print(notice)
         clock = ChunkClock()
         view = self._make_view(args)
-        live = LiveRun(view, clock, plot=not args.no_plot)
+        live = LiveRun(view, clock, plot=not args.no_plot and not isinstance(view, TextView))  # text draws no chart
         mode = "raw" if args.raw else "chat" if args.chat else "single"
         view.start(f"{backend.model_id()} · {backend.label()} · {mode}")
         output = self._run(live, cell.strip("\n"), mode, args, clock)
@@ -444,7 +418,7 @@ class XybridMagics(Magics):
             self._keep(output, LAST_OUTPUT_NAME, args.out)
 
     def _make_view(self, args: Any) -> Any:
-        if not _widgets_wanted(self.shell, args.text):
+        if not widgets_wanted(self.shell, args.text):
             return TextView(color_gaps=args.color_gaps)
         from .widgets.run_view import WidgetView
 

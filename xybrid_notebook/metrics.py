@@ -11,7 +11,7 @@ import time
 from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Union
 
 import numpy as np
 
@@ -130,7 +130,9 @@ class TimingFigures:
     decode_tps: Optional[float]
 
 
-def timing_figures(offsets_ms: np.ndarray, chunk_tokens: Sequence[int], tokens_generated: float) -> TimingFigures:
+def timing_figures(
+    offsets_ms: np.ndarray, chunk_tokens: Union[Sequence[int], np.ndarray], tokens_generated: float
+) -> TimingFigures:
     """TTFT, inter-chunk mean and percentiles, and `decode_tps = (tokens - chunk_tokens[0]) / (t_n - t_1)`.
 
     The one definition of each, for a finished run and for a run under way alike.

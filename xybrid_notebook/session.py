@@ -253,7 +253,7 @@ class Session:
             self.set_chat_system(system)
             system = None
         prompt = self.build_prompt(text, mode, system)
-        run = functools.partial(self._run_on, prompt, mode, text, config, on_token or (lambda token: None), clock)
+        run = functools.partial(self._run_on, prompt, mode, text, config, on_token, clock)
         choice = self._choose()
         try:
             return run(choice)
@@ -269,7 +269,7 @@ class Session:
         mode: RunMode,
         text: str,
         config: GenerationConfig,
-        callback: OnToken,
+        callback: Optional[OnToken],
         clock: Optional[ChunkClock],
         choice: RouteChoice,
     ) -> GenerationOutput:

@@ -68,7 +68,6 @@ DEFAULTS: dict[str, Any] = {
 }
 #: What a streaming backend (mistral.rs, a server, a scripted one) can vary.
 STREAMING_VARIES = frozenset({"backend", "model", "n_prompt", "n_gen"})
-FIGURES = ("pp_tps", "tg_tps", "ttft_ms", "itl_p50_ms", "itl_p95_ms", "sample_ms_per_token")
 BackendSpec = Union[str, LlmBackend]
 ClockFactory = Callable[[], ChunkClock]
 
@@ -94,7 +93,7 @@ class SweepConfig:
     def backend_label(self) -> str:
         """The backend's name, whether given by name or as an object."""
         if isinstance(self.backend, LlmBackend):
-            return self.backend.wire_label() or self.backend.name
+            return self.backend.label()
         return canonical_name(str(self.backend))
 
     @property
@@ -358,13 +357,13 @@ class Runners:
 
     def __init__(self, sampling: GenerationConfig) -> None:
         self.sampling = sampling
-        self._runners: dict[tuple[int, Optional[Path]], Runner] = {}
+        self._runners: dict[tuple[Union[int, str], Optional[Path]], Runner] = {}
         self._owned: list[LlmBackend] = []
 
     def for_config(self, config: SweepConfig) -> Runner:
         """The runner for this configuration's backend and model."""
         backend = config.backend
-        key = (id(backend) if isinstance(backend, LlmBackend) else hash(config.backend_label), config.model)
+        key = (id(backend) if isinstance(backend, LlmBackend) else config.backend_label, config.model)
         if key not in self._runners:
             self._runners[key] = self._create(config)
         return self._runners[key]
@@ -416,8 +415,6 @@ class ConfigResult:
 
     def figure(self, name: str) -> list[Optional[float]]:
         """One figure per repetition (None where a repetition has none)."""
-        if name == "itl_p95_ms":
-            return [r.itl_p95_ms for r in self.repetitions]
         return [getattr(r, name) for r in self.repetitions]
 
     def summary(self, name: str) -> Summary:
@@ -658,8 +655,6 @@ def sweep(
             on_progress=on_progress,
             should_stop=should_stop,
         )
-    except KeyboardInterrupt:  # pragma: no cover - an interrupt while a runner is being created
-        result = SweepResult(planned=len(configs), stopped=True, warmup=warmup)
     finally:
         runners.close()
     result.context_length = _trained_context(configs[0])

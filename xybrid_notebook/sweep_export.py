@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any, Optional
 
-from .sweep import ConfigResult
+from .sweep import ConfigResult, _is_llama
 
 _KV_NAMES = {"flash_attn": {None: -1, False: 0, True: 1}}  # llama.cpp's enum: auto -1, disabled 0, enabled 1
 
@@ -44,7 +44,7 @@ def llama_bench_json(results: Sequence[ConfigResult]) -> str:
             objects.append(
                 {
                     "model_filename": str(c.model) if c.model is not None else c.model_label,
-                    "backends": "CPU" if c.backend_label in ("llama-cpp", "llamacpp") else c.backend_label,
+                    "backends": "CPU" if _is_llama(c.backend) else c.backend_label,
                     "n_batch": c.n_batch,
                     "n_ubatch": c.n_ubatch,
                     "n_threads": r.threads_used,

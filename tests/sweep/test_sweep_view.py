@@ -5,8 +5,11 @@ from __future__ import annotations
 import io
 import re
 
+import pytest
+
+from xybrid_notebook.errors import InvalidInput
 from xybrid_notebook.sweep import sweep
-from xybrid_notebook.widgets.sweep_view import SweepLiveView, TextProgress, svg_chart, sweep_series
+from xybrid_notebook.widgets.sweep_view import SweepLiveView, TextProgress, run_with_view, svg_chart, sweep_series
 
 
 def test_svg_chart_draws_a_point_per_mean_and_a_bar_per_ci() -> None:
@@ -30,7 +33,7 @@ def test_series_use_the_swept_parameter_as_x_and_split_by_the_others(scripted_on
 
 def test_live_view_fills_in_as_configurations_finish(scripted_on_fake_time) -> None:
     backend, fake = scripted_on_fake_time([1.0, 1.1])
-    view = SweepLiveView("sweep", total_runs=4)
+    view = SweepLiveView("sweep")
     tables = []
 
     def watch(progress) -> None:
@@ -49,7 +52,7 @@ def test_live_view_fills_in_as_configurations_finish(scripted_on_fake_time) -> N
 
 def test_a_stopped_sweep_is_shown_as_stopped(scripted_on_fake_time) -> None:
     backend, fake = scripted_on_fake_time([1.0])
-    view = SweepLiveView("sweep", total_runs=4)
+    view = SweepLiveView("sweep")
     result = sweep(
         backend=backend,
         n_prompt=[2, 3],
@@ -89,12 +92,12 @@ def test_public_sweep_and_compare_show_the_live_view_when_asked(scripted_on_fake
     from xybrid_notebook.widgets import sweep_view
 
     shown = []
-    monkeypatch.setattr(sweep_view, "SweepLiveView", lambda title, total: shown.append((title, total)) or _Recorder())
+    monkeypatch.setattr(sweep_view, "SweepLiveView", lambda title: shown.append(title) or _Recorder())
     backend, fake = scripted_on_fake_time([1.0])
     result = xybrid_notebook.sweep(
         backend=backend, n_prompt=[2, 3], n_gen=4, repetitions=2, warmup=1, clock_factory=fake.clock, live=True
     )
-    assert len(result) == 2 and shown == [("sweep", 6)] and _Recorder.calls["finish"] == 1
+    assert len(result) == 2 and shown == ["sweep"] and _Recorder.calls["finish"] == 1
     assert _Recorder.calls["progress"] > 0
     xybrid_notebook.compare(
         {"n_gen": 2},
@@ -106,17 +109,29 @@ def test_public_sweep_and_compare_show_the_live_view_when_asked(scripted_on_fake
         clock_factory=fake.clock,
         live=True,
     )
-    assert shown[-1] == ("compare", 4)
+    assert shown[-1] == "compare"
     before = dict(_Recorder.calls)
     xybrid_notebook.sweep(backend=backend, n_prompt=2, n_gen=4, repetitions=1, clock_factory=fake.clock)
     assert _Recorder.calls == before  # plain Python: no view
 
 
 class _Recorder:
-    calls = {"progress": 0, "finish": 0}
+    calls = {"progress": 0, "finish": 0, "abandon": 0}
 
     def on_progress(self, progress) -> None:
         _Recorder.calls["progress"] += 1
 
     def finish(self, result) -> None:
         _Recorder.calls["finish"] += 1
+
+    def abandon(self, reason) -> None:
+        _Recorder.calls["abandon"] += 1
+
+
+def test_a_sweep_that_fails_leaves_its_view_failed_not_running(scripted_on_fake_time) -> None:
+    backend, fake = scripted_on_fake_time([1.0])
+    view = SweepLiveView("sweep")
+    with pytest.raises(InvalidInput):
+        run_with_view(sweep, view, {"backend": backend, "n_prompt": 2, "repetitions": 0, "clock_factory": fake.clock})
+    assert view.bar.bar_style == "danger" and "failed" in view.label.value and "InvalidInput" in view.label.value
+    assert not view.stop.running

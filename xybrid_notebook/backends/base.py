@@ -211,11 +211,11 @@ class LlmBackend(ABC, Generic[SourceT]):
         self,
         messages: Sequence[ChatMessage],
         config: GenerationConfig,
-        on_token: OnToken,
+        on_token: Optional[OnToken],
         *,
         clock: Optional[ChunkClock] = None,
     ) -> GenerationOutput:
-        """Generate a chat reply, calling `on_token` per chunk; False from it cancels.
+        """Generate a chat reply, calling `on_token` per chunk (None: nobody listens); False from it cancels.
 
         Pass a `clock` to read each chunk's timestamp (`clock.offsets_ns[token.index]`)
         from inside `on_token`.
@@ -223,9 +223,9 @@ class LlmBackend(ABC, Generic[SourceT]):
         return self._run(list(messages), config, on_token, clock)
 
     def generate_raw_streaming(
-        self, prompt: str, config: GenerationConfig, on_token: OnToken, *, clock: Optional[ChunkClock] = None
+        self, prompt: str, config: GenerationConfig, on_token: Optional[OnToken], *, clock: Optional[ChunkClock] = None
     ) -> GenerationOutput:
-        """Continue a raw prompt, calling `on_token` per chunk; False from it cancels."""
+        """Continue a raw prompt, calling `on_token` per chunk (None: nobody listens); False from it cancels."""
         return self._run(prompt, config, on_token, clock)
 
     def supports_streaming(self) -> bool:

@@ -160,11 +160,6 @@ class RemoteBackend(LlmBackend[RemoteSpec]):
         self._server_kind: Optional[str] = None
         self._client: Any = None
 
-    @property
-    def spec(self) -> Optional[RemoteSpec]:
-        """The server and model in use, if any."""
-        return self._source
-
     # -- lifecycle ---------------------------------------------------------------------------
     def load(self, source: RemoteSpec) -> None:
         """Check the spec, connect, and check the server serves the model."""
@@ -223,10 +218,6 @@ class RemoteBackend(LlmBackend[RemoteSpec]):
     def describe_source(self) -> str:
         """The server's base URL."""
         return self._source.url if self._source else ""
-
-    def context_length(self) -> Optional[int]:
-        """Unknown for a remote server: the server enforces its own limit."""
-        return None
 
     def execution_provider(self) -> str:
         """ "remote"."""

@@ -115,8 +115,8 @@ class WidgetView:
         """One message: the new chunks with their timings (binary), the new points (binary),
         the TTFT and, when due, the stats and the running shading scale."""
         content: dict[str, Any] = {"pieces": delta.pieces, "start": delta.text_start, "first": delta.first_chunk}
-        if delta.text_start == 0 or delta.restart:
-            content["ttft"] = delta.ttft_ms
+        if (delta.text_start == 0 or delta.restart) and delta.figures is not None:
+            content["ttft"] = delta.figures.ttft_ms
         if delta.restart:
             content["restart"] = True
         if delta.figures is not None:

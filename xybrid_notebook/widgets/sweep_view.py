@@ -233,6 +233,11 @@ class TextProgress:
         self.stream.write(" — stopped\n" if stopped else " — done\n")
         self.stream.flush()
 
+    def abandon(self, reason: str) -> None:
+        """End the line: the run failed (the caller shows why)."""
+        self.stream.write(" — failed\n")
+        self.stream.flush()
+
 
 class SweepLiveView:
     """Progress bar with ETA and Stop, a chart and a table that grow as configurations finish."""
@@ -240,19 +245,18 @@ class SweepLiveView:
     #: A sweep's charts and table are in the view already; a comparison's verdict is not.
     shows_result = True
 
-    def __init__(self, title: str, total_runs: int, show_charts: bool = True) -> None:
+    def __init__(self, title: str) -> None:
         import ipywidgets as w
         from IPython.display import display
 
         from .stop_button import StopButton
 
         self.title = title
-        self.bar = w.IntProgress(value=0, min=0, max=max(total_runs, 1), description="", bar_style="info")
+        self.bar = w.IntProgress(value=0, min=0, max=1, description="", bar_style="info")  # max: at the first progress
         self.label = w.HTML(f"{html.escape(title)}: starting…")
         self.stop = StopButton(running=True)
         self.charts = w.HTML("")
         self.table = w.HTML("")
-        self.show_charts = show_charts
         self.box = w.VBox([w.HBox([self.bar, self.label, self.stop]), self.charts, self.table])
         self._last = 0.0
         display(self.box)
@@ -266,8 +270,7 @@ class SweepLiveView:
         self.bar.max, self.bar.value = max(progress.total_runs, 1), progress.done_runs
         self.label.value = html.escape(f"{self.title}: {_eta_text(progress)}")
         if progress.finished is not None and progress.result is not None:
-            if self.show_charts:
-                self.charts.value = sweep_charts_html(progress.result)
+            self.charts.value = sweep_charts_html(progress.result)
             self.table.value = sweep_table_html(progress.result)
 
     def finish(self, result: Any) -> None:
@@ -281,29 +284,19 @@ class SweepLiveView:
             self.bar.value = self.bar.max
             self.label.value = html.escape(f"{self.title}: done")
         if hasattr(result, "swept"):
-            if self.show_charts:
-                self.charts.value = sweep_charts_html(result)
+            self.charts.value = sweep_charts_html(result)
             self.table.value = sweep_table_html(result)
 
-
-def in_widget_kernel() -> bool:
-    """True inside a Jupyter kernel that can show widgets (and `XYBRID_VIEW` does not ask for text)."""
-    import os
-
-    if os.environ.get("XYBRID_VIEW", "").lower() == "text" or "IPython" not in sys.modules:
-        return False
-    from IPython import get_ipython
-
-    return type(get_ipython()).__name__ == "ZMQInteractiveShell"
+    def abandon(self, reason: str) -> None:
+        """The run failed: the bar red, the reason beside it, Stop hidden; what finished stays shown."""
+        self.stop.running = False
+        self.bar.bar_style = "danger"
+        self.label.value = html.escape(f"{self.title}: failed ({reason})")
 
 
-def run_with_live_view(run: Any, title: str, total_runs: int, live: Optional[bool], kwargs: dict[str, Any]) -> Any:
-    """Call `run(**kwargs)` with a `SweepLiveView` subscribed when `live` (None: in a widget kernel)."""
-    if live is None:
-        live = in_widget_kernel()
-    if not live:
-        return run(**kwargs)
-    view = SweepLiveView(title, total_runs)
+def run_with_view(run: Any, view: Any, kwargs: dict[str, Any]) -> Any:
+    """`run(**kwargs)` with `view` fed its progress (beside any `on_progress` of the caller's), and
+    ended whatever happens: finished with the result, or abandoned when the run raises."""
     theirs = kwargs.get("on_progress")
 
     def both(progress: SweepProgress) -> None:
@@ -311,6 +304,10 @@ def run_with_live_view(run: Any, title: str, total_runs: int, live: Optional[boo
         if theirs is not None:
             theirs(progress)
 
-    result = run(**{**kwargs, "on_progress": both})
+    try:
+        result = run(**{**kwargs, "on_progress": both})
+    except BaseException as exc:
+        view.abandon(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+        raise
     view.finish(result)
     return result
