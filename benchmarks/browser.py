@@ -33,19 +33,9 @@ import nbformat
 import psutil
 
 from .common import PROMPT
-from .lab import jupyterlab
+from .lab import CHROMIUM, CHROMIUM_FLAGS, jupyterlab
 
 REPO = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 N_TOKENS, THREADS = 200, 2
 RESULT = "bench_result.json"
 SHOWN_FINAL = ("c_full", "d_color")  # the variants whose static form replaces a live view
@@ -208,7 +198,7 @@ def browser_overhead(rounds: int = 5, demo: bool = True) -> dict[str, Any]:
     received = [0]
     try:
         with jupyterlab(root) as url, sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
             page = browser.new_page(viewport={"width": 1280, "height": 1400})
             page.on(
                 "websocket",

@@ -7,6 +7,7 @@ static HTML, the ANSI text fallback) all take their shading from `GapScale.level
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Optional
 
@@ -93,5 +94,9 @@ def preview(text: str) -> str:
 
 def slowest_chunks(output: GenerationOutput, n: int = DEFAULT_SLOWEST) -> list[ChunkTiming]:
     """The `n` chunks after the longest gaps (chunk 0, which holds the TTFT, is not among them)."""
-    gapped = chunk_timings(output)[1:]
-    return sorted(gapped, key=lambda chunk: (-chunk.gap_ms, chunk.index))[:n]
+    return slowest_of(chunk_timings(output), n)
+
+
+def slowest_of(chunks: Sequence[ChunkTiming], n: int = DEFAULT_SLOWEST) -> list[ChunkTiming]:
+    """`slowest_chunks` of chunks already split out of their run."""
+    return sorted(chunks[1:], key=lambda chunk: (-chunk.gap_ms, chunk.index))[:n]

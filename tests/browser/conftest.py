@@ -16,21 +16,10 @@ from typing import Any
 
 import pytest
 
-from benchmarks.lab import jupyterlab
+from benchmarks.lab import CHROMIUM, CHROMIUM_FLAGS, jupyterlab
 
 REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = REPO / "test-artifacts" / "browser"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @dataclass

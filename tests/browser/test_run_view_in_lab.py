@@ -12,7 +12,7 @@ from typing import Any
 import nbformat
 import pytest
 
-from xybrid_notebook.widgets.stats import fmt_ms
+from xybrid_notebook.format import fmt_ms
 
 from .conftest import ARTIFACTS, Lab
 

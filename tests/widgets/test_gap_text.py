@@ -22,22 +22,11 @@ from xybrid_notebook.types import GenerationOutput
 from xybrid_notebook.widgets.static_view import static_html
 from xybrid_notebook.widgets.text_view import ANSI_STEPS, TextView, ansi_shaded_text, ansi_step
 
+from ..fake_time import FakeTime
+
 # gaps before chunks 1..7 (ms): p50 = 20, p95 = 79 (numpy's linear interpolation)
 DELAYS_MS = [100, 10, 20, 30, 20, 100, 15, 25]
 CHUNKS = ["Once", " upon", " a", " <time>", "\n", " there", " was", " &c"]
-
-
-class FakeTime:
-    """A clock that only the scripted engine's sleep moves."""
-
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def sleep(self, seconds: float) -> None:
-        self.t += seconds
-
-    def ns(self) -> int:
-        return round(self.t * 1e9)
 
 
 def scripted_run(tokens: tuple[int, ...] = ()) -> GenerationOutput:

@@ -21,18 +21,7 @@ from xybrid_notebook.widgets.run_view import WidgetView
 from xybrid_notebook.widgets.static_view import static_html, summary_text
 from xybrid_notebook.widgets.text_view import TextView
 
-
-class FakeTime:
-    """A monotonic clock that the scripted backend's sleep advances."""
-
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def now(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.t += seconds
+from ..fake_time import FakeTime
 
 
 class RecordingView(WidgetView):
@@ -56,7 +45,7 @@ def run_with(view, n_chunks: int, gap_s: float, fake: FakeTime, plot: bool = Tru
         delays[spike_at] = 0.5
     backend = ScriptedBackend(Script(chunks=[f"w{i} " for i in range(n_chunks)], delays_s=delays, sleep=fake.sleep))
     backend.load(LlmConfig("scripted.gguf"))
-    clock = ChunkClock(lambda: int(fake.t * 1e9))
+    clock = ChunkClock(fake.ns)
     live = LiveRun(view, clock, now=fake.now, plot=plot)
     view.start("scripted")
     output = backend.generate_raw_streaming("go", GenerationConfig(max_tokens=n_chunks), live.on_token, clock=clock)
@@ -270,7 +259,7 @@ def test_live_figures_at_the_end_equal_the_final_ones() -> None:
         )
     )
     backend.load(LlmConfig("scripted.gguf"))
-    clock = ChunkClock(lambda: int(fake.t * 1e9))
+    clock = ChunkClock(fake.ns)
     live = LiveRun(RecordingView(), clock, now=fake.now)
     output = backend.generate_raw_streaming("go", GenerationConfig(max_tokens=40), live.on_token, clock=clock)
     figures = live.figures()

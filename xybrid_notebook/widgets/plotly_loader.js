@@ -3,8 +3,6 @@
 // It also upgrades the static forms of finished runs already in the page (a reopened notebook).
 function evaluate(buffer) {
   const x = shared();
-  if (x.loaded) return;
-  x.loaded = true;
   const source = new TextDecoder().decode(buffer);
   const module = { exports: {} };
   // plotly.min.js is UMD: with a `module` it fills module.exports (and sets window.Plotly).
@@ -16,8 +14,8 @@ export default {
   initialize({ model }) {
     const x = shared();
     installUpgrade();
-    if (!x.loaded && globalThis.Plotly && globalThis.Plotly.newPlot) {
-      x.loaded = x.received = true;
+    if (!x.received && globalThis.Plotly && globalThis.Plotly.newPlot) {
+      x.received = true;
       x.resolvePlotly(globalThis.Plotly);
     }
     model.on("msg:custom", (msg, buffers) => {

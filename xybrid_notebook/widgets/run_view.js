@@ -49,6 +49,8 @@ function receive(store, msg, buffers) {
     store.x.push(...points.x);
     store.ygap.push(...points.gap);
     store.rate.push(...points.rate);
+    const over = store.x.length - MAX_LIVE_POINTS; // the live chart keeps the newest points only
+    if (over > 0) for (const line of [store.x, store.ygap, store.rate]) line.splice(0, over);
   }
   if (msg.ttft !== undefined && msg.ttft !== null) store.ttft = msg.ttft;
   if (msg.stats) store.stats = msg.stats;
@@ -101,9 +103,9 @@ function liveChart(model, store, host) {
   let div = null, Plotly = null, title = ttftTitle(store.ttft), timer = null, drawn = false;
   const traces = () => {
     const t = [
-      { name: "inter-chunk gap", x: store.x.slice(-MAX_LIVE_POINTS), y: store.ygap.slice(-MAX_LIVE_POINTS),
+      { name: "inter-chunk gap", x: store.x.slice(), y: store.ygap.slice(),
         mode: "lines", hoverinfo: "skip", line: { width: 1, color: GAP_COLOR } },
-      { name: "decode tok/s (running)", x: store.x.slice(-MAX_LIVE_POINTS), y: store.rate.slice(-MAX_LIVE_POINTS),
+      { name: "decode tok/s (running)", x: store.x.slice(), y: store.rate.slice(),
         mode: "lines", yaxis: "y2", hoverinfo: "skip", line: { width: 2, color: RATE_COLOR } },
     ];
     if (previous) t.push({ name: "previous run", x: previous.x, y: previous.y, mode: "lines", hoverinfo: "skip",
@@ -150,8 +152,8 @@ function liveChart(model, store, host) {
     }
     if (Object.keys(relayout).length) Plotly.relayout(div, relayout);
     if (drawn) {
-      const x = store.x.slice(-MAX_LIVE_POINTS);
-      const data = [{ x, y: store.ygap.slice(-MAX_LIVE_POINTS) }, { x, y: store.rate.slice(-MAX_LIVE_POINTS) }];
+      const x = store.x.slice();
+      const data = [{ x, y: store.ygap.slice() }, { x, y: store.rate.slice() }];
       Plotly.animate(div, { data, traces: [0, 1] }, ONLY_THE_LINES);
     }
   };

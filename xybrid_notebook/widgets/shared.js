@@ -5,11 +5,10 @@ function shared() {
   if (!g.__xybrid) {
     let resolve;
     const plotly = new Promise((r) => (resolve = r));
-    g.__xybrid = { plotly, resolvePlotly: resolve, loaded: false };
+    // received: plotly.js arrived (it is evaluated once); colorChoice: run id -> "shade by gap" choice
+    g.__xybrid = { plotly, resolvePlotly: resolve, received: false, colorChoice: new Map() };
   }
-  const x = g.__xybrid;
-  if (!x.colorChoice) x.colorChoice = new Map(); // run id -> the reader's last "shade by gap" choice
-  return x;
+  return g.__xybrid;
 }
 
 function el(tag, attrs = {}, text) {

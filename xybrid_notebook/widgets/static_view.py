@@ -25,7 +25,7 @@ from ..gap_shading import (
     GapScale,
     chunk_timings,
     preview,
-    slowest_chunks,
+    slowest_of,
 )
 from ..live import PlotData, thin_points
 from ..types import GenerationOutput
@@ -181,11 +181,12 @@ def static_html(
     parts = [f'<div class="xybrid-run xybrid-static" data-run="{html.escape(run_id)}">']
     if title:
         parts.append(f'<div class="xybrid-header" style="font-size:12px;color:#666">{html.escape(title)}</div>')
-    parts.append(chunks_html(output, color_gaps, run_id))
+    chunks = chunk_timings(output)
+    parts.append(chunks_html(output, chunks, color_gaps, run_id))
     if plot is not None:
         parts.append(f'<div class="xybrid-chart">{svg_chart(plot, previous)}</div>')
     parts.append(
-        f'<script type="application/json" class="xybrid-data">{_json_for_script(page_data(output, plot, previous))}'
+        f'<script type="application/json" class="xybrid-data">{_json_for_script(page_data(chunks, plot, previous))}'
         "</script>"
     )
     parts.append(stats_html(stats_items(output), output.interference_note))
@@ -194,23 +195,21 @@ def static_html(
     return "".join(parts)
 
 
-def page_data(output: GenerationOutput, plot: Optional[PlotData], previous: Optional[PlotData]) -> dict[str, Any]:
+def page_data(chunks: Sequence[ChunkTiming], plot: Optional[PlotData], previous: Optional[PlotData]) -> dict[str, Any]:
     """What the page's script needs beyond the HTML: the chart's numbers, each chunk's offset and tokens."""
     data = chart_data(plot, previous) if plot is not None else {}
-    chunks = chunk_timings(output)
     data["offset"] = [round(chunk.offset_ms, 1) for chunk in chunks]
     if any(chunk.tokens != 1 for chunk in chunks):
         data["tokens"] = [chunk.tokens for chunk in chunks]
     return data
 
 
-def chunks_html(output: GenerationOutput, color_gaps: bool, run_id: str) -> str:
+def chunks_html(output: GenerationOutput, chunks: Sequence[ChunkTiming], color_gaps: bool, run_id: str) -> str:
     """The run's text, a span per chunk with its gap; the legend (if shaded) and the slowest chunks around it."""
-    chunks = chunk_timings(output)
     if not chunks:
         return f'<pre class="xybrid-stream" style="{TEXT_STYLE}">{html.escape(output.text)}</pre>'
     scale = GapScale.of(output)
-    slowest = slowest_chunks(output)
+    slowest = slowest_of(chunks)
     anchors = {chunk.index for chunk in slowest}
     # full precision: the page's legend rounds them itself, and must round them as the HTML legend does
     scale_attrs = f' data-p50-ms="{scale.p50_ms!r}" data-p95-ms="{scale.p95_ms!r}"' if scale else ""
