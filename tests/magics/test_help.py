@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
 from xybrid_notebook.subcommands import REGISTRY
-
-
-@pytest.fixture(scope="module")
-def shell() -> Iterator[InteractiveShell]:
-    ip = InteractiveShell.instance()
-    ip.run_line_magic("load_ext", "xybrid_notebook")
-    yield ip
-    ip.run_line_magic("unload_ext", "xybrid_notebook")
 
 
 def test_generate_question_mark_shows_every_option(shell: InteractiveShell, capsys) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,15 +10,6 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
 from xybrid_notebook.magics import LAST_OUTPUT_NAME
-
-
-@pytest.fixture(scope="module")
-def shell() -> Iterator[InteractiveShell]:
-    """A real shell with the extension loaded; magic errors raise (run_line_magic does not swallow them)."""
-    ip = InteractiveShell.instance()
-    ip.run_line_magic("load_ext", "xybrid_notebook")
-    yield ip
-    ip.run_line_magic("unload_ext", "xybrid_notebook")
 
 
 @pytest.fixture(scope="module")

@@ -16,14 +16,12 @@ from xybrid_notebook.magics import SWEEP_OUTPUT_NAME
 from xybrid_notebook.sweep import SweepResult
 
 
-@pytest.fixture(scope="module")
-def shell() -> Iterator[InteractiveShell]:
-    ip = InteractiveShell.instance()
-    ip.run_line_magic("load_ext", "xybrid_notebook")
+@pytest.fixture(scope="module", autouse=True)
+def scripted_backend() -> Iterator[None]:
+    """The scripted engine under the name "scripted", for this module's sweeps."""
     register_backend("scripted", ScriptedBackend)
-    yield ip
+    yield
     unregister_backend("scripted")
-    ip.run_line_magic("unload_ext", "xybrid_notebook")
 
 
 def one_line_error(shell: InteractiveShell, line: str) -> str:
