@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
+from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
 
@@ -15,3 +16,12 @@ def shell() -> Iterator[InteractiveShell]:
     ip.run_line_magic("load_ext", "xybrid_notebook")
     yield ip
     ip.run_line_magic("unload_ext", "xybrid_notebook")
+
+
+def one_line_error(call: Callable[[], object]) -> str:
+    """The UsageError `call` raises, checked to be one line with no traceback."""
+    with pytest.raises(UsageError) as info:
+        call()
+    message = str(info.value)
+    assert "\n" not in message and "Traceback" not in message
+    return message

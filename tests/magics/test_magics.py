@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
 from xybrid_notebook.magics import LAST_OUTPUT_NAME
+
+from .conftest import one_line_error
 
 
 @pytest.fixture(scope="module")
@@ -20,14 +21,6 @@ def loaded(shell: InteractiveShell) -> InteractiveShell:
 
 def session(shell: InteractiveShell):
     return shell.find_magic("xybrid").__self__.session
-
-
-def one_line_error(call) -> str:
-    with pytest.raises(UsageError) as info:
-        call()
-    message = str(info.value)
-    assert "\n" not in message and "Traceback" not in message
-    return message
 
 
 def test_generate_before_load_says_which_command_fixes_it(shell: InteractiveShell) -> None:

@@ -6,7 +6,6 @@ from collections.abc import Iterator
 
 import pandas as pd
 import pytest
-from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
 from xybrid_notebook.backends import register_backend, unregister_backend
@@ -15,6 +14,8 @@ from xybrid_notebook.compare import CompareResult
 from xybrid_notebook.magics import SWEEP_OUTPUT_NAME
 from xybrid_notebook.sweep import SweepResult
 
+from .conftest import one_line_error
+
 
 @pytest.fixture(scope="module", autouse=True)
 def scripted_backend() -> Iterator[None]:
@@ -22,14 +23,6 @@ def scripted_backend() -> Iterator[None]:
     register_backend("scripted", ScriptedBackend)
     yield
     unregister_backend("scripted")
-
-
-def one_line_error(shell: InteractiveShell, line: str) -> str:
-    with pytest.raises(UsageError) as info:
-        shell.run_line_magic("xybrid", line)
-    message = str(info.value)
-    assert "\n" not in message and "Traceback" not in message
-    return message
 
 
 def test_sweep_runs_every_combination_and_stores_the_result(shell: InteractiveShell, capsys) -> None:
@@ -56,7 +49,7 @@ def test_sweep_runs_every_combination_and_stores_the_result(shell: InteractiveSh
     ],
 )
 def test_bad_sweeps_are_one_line_and_nothing_runs(shell: InteractiveShell, line: str, words: str, capsys) -> None:
-    assert words in one_line_error(shell, line)
+    assert words in one_line_error(lambda: shell.run_line_magic("xybrid", line))
     assert "runs" not in capsys.readouterr().out
 
 
