@@ -69,31 +69,29 @@ def canonical_name(name: str) -> str:
     return ALIASES.get(key, key)
 
 
-def create_backend(name: str) -> LlmBackend[Any]:
-    """A new, unloaded backend by name or alias; `BackendUnavailable` lists the known names."""
+def _factory(name: str) -> BackendFactory:
+    """What builds the backend `name` (an alias too); `BackendUnavailable` if unknown or not importable."""
     key = canonical_name(name)
     if key in _extra:
-        return _extra[key]()
+        return _extra[key]
     targets = _entry_point_targets()
     if key not in targets:
-        known = ", ".join(backend_names())
-        raise BackendUnavailable(f"unknown backend {name!r}: choose one of {known}")
+        raise BackendUnavailable(f"unknown backend {name!r}: choose one of {', '.join(backend_names())}")
     try:
-        return _load_target(targets[key])()
+        return _load_target(targets[key])
     except ImportError as exc:
         raise BackendUnavailable(f"backend {key!r} cannot be imported: {exc}") from None
 
 
+def create_backend(name: str) -> LlmBackend[Any]:
+    """A new, unloaded backend by name or alias; `BackendUnavailable` lists the known names."""
+    return _factory(name)()
+
+
 def backend_class(name: str) -> type[LlmBackend[Any]]:
     """The class a registered backend name builds (importing its module, not its engine)."""
-    key = canonical_name(name)
-    if key in _extra:
-        factory = _extra[key]
-        return factory if isinstance(factory, type) else type(factory())
-    targets = _entry_point_targets()
-    if key not in targets:
-        raise BackendUnavailable(f"unknown backend {name!r}: choose one of {', '.join(backend_names())}")
-    return _load_target(targets[key])  # type: ignore[return-value]
+    factory = _factory(name)
+    return factory if isinstance(factory, type) else type(factory())
 
 
 def unavailable_reason(name: str) -> Optional[str]:
@@ -102,8 +100,6 @@ def unavailable_reason(name: str) -> Optional[str]:
         cls = backend_class(name)
     except BackendUnavailable as exc:
         return str(exc)
-    except ImportError as exc:
-        return f"backend {name!r} cannot be imported: {exc}"
     for requirement in cls.requires:
         if importlib.util.find_spec(requirement.module) is None:
             return f"{requirement.module} is not installed: {requirement.install}"
