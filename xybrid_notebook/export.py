@@ -8,6 +8,7 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from .errors import InvalidInput
 from .session import RunRecord
@@ -46,14 +47,19 @@ CSV_COLUMNS = [
 FORMATS = (".json", ".csv")
 
 
+def csv_row(record: RunRecord) -> dict[str, Any]:
+    """One run as the CSV export's columns (the history DataFrame's too)."""
+    data = record.to_dict()
+    row = {**data.pop("output"), **data}
+    row.update(max_tokens=record.config.max_tokens, temperature=record.config.temperature)
+    return {column: row.get(column) for column in CSV_COLUMNS}
+
+
 def _csv_text(records: Sequence[RunRecord]) -> str:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS)
     writer.writeheader()
-    for record in records:
-        row = {**record.output.to_dict(), **record.to_dict()}
-        row.update(max_tokens=record.config.max_tokens, temperature=record.config.temperature)
-        writer.writerow(row)
+    writer.writerows(csv_row(record) for record in records)
     return buffer.getvalue()
 
 

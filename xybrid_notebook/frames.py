@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Optional
 
-from .export import CSV_COLUMNS
+from .export import CSV_COLUMNS, csv_row
 from .session import RunRecord, Session
 
 _default_session: Optional[Session] = None
@@ -15,12 +15,7 @@ def history_frame(records: Sequence[RunRecord]) -> Any:
     """One row per run, with the CSV export's columns; `started_at` is a timestamp."""
     import pandas as pd
 
-    rows = []
-    for record in records:
-        row = {**record.output.to_dict(), **record.to_dict()}
-        row.update(max_tokens=record.config.max_tokens, temperature=record.config.temperature)
-        rows.append({column: row.get(column) for column in CSV_COLUMNS})
-    frame = pd.DataFrame(rows, columns=CSV_COLUMNS)
+    frame = pd.DataFrame([csv_row(record) for record in records], columns=CSV_COLUMNS)
     frame["started_at"] = pd.to_datetime(frame["started_at"])
     return frame
 
