@@ -186,7 +186,7 @@ class Session:
     def configure(self, **changes: Any) -> GenerationConfig:
         """Change the default generation config; invalid values leave it unchanged."""
         system = changes.pop("system", None)
-        updated = dataclasses.replace(self.defaults, **changes).validate()
+        updated = self.run_config(**changes)
         self.defaults = updated
         if system is not None:
             self.system_prompt = system or None

@@ -254,10 +254,7 @@ class LlmBackend(ABC, Generic[SourceT]):
         Two engines given the same model file and text may disagree (their tokenizers differ);
         None where the engine cannot tell without generating (a remote server).
         """
-        for text in [prompt] if isinstance(prompt, str) else [m.content for m in prompt]:
-            check_prompt_text(text)
-        if not self.is_loaded():
-            raise ModelNotLoaded("no model is loaded: call load() first (in a notebook: %xybrid load)")
+        self._check_prompt(prompt)
         return self._count_prompt_tokens(prompt)
 
     def _count_prompt_tokens(self, prompt: Prompt) -> Optional[int]:
@@ -289,14 +286,8 @@ class LlmBackend(ABC, Generic[SourceT]):
         return RunIdentity(self.label(), self.model_id(), self.execution_provider(), self.engine_settings_label())
 
     # -- the core ----------------------------------------------------------------------------
-    def _run(
-        self,
-        prompt: Prompt,
-        config: GenerationConfig,
-        on_token: Optional[OnToken],
-        clock: Optional[ChunkClock] = None,
-    ) -> GenerationOutput:
-        config.validate()
+    def _check_prompt(self, prompt: Prompt) -> None:
+        """A usable prompt for a loaded model, or one line saying what is wrong."""
         if isinstance(prompt, str):
             check_prompt_text(prompt)
         else:
@@ -306,6 +297,16 @@ class LlmBackend(ABC, Generic[SourceT]):
                 check_prompt_text(message.content, f"{message.role} message")
         if not self.is_loaded():
             raise ModelNotLoaded("no model is loaded: call load() first (in a notebook: %xybrid load)")
+
+    def _run(
+        self,
+        prompt: Prompt,
+        config: GenerationConfig,
+        on_token: Optional[OnToken],
+        clock: Optional[ChunkClock] = None,
+    ) -> GenerationOutput:
+        config.validate()
+        self._check_prompt(prompt)
         if not self._busy.acquire(blocking=False):
             raise GenerationInProgress("a generation is already running on this backend: wait for it or stop it")
         try:

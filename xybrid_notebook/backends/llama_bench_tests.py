@@ -75,7 +75,6 @@ class LlamaBenchEngine:
             raise InvalidModelFile(f"llama.cpp could not load {self.model_path}")
         self.vocab = self.lib.llama_model_get_vocab(self.model)
         self.n_vocab = int(self.lib.llama_vocab_n_tokens(self.vocab))
-        self.n_ctx_train = int(self.lib.llama_model_n_ctx_train(self.model))
         self.bos: Optional[int] = (
             int(self.lib.llama_vocab_bos(self.vocab)) if self.lib.llama_vocab_get_add_bos(self.vocab) else None
         )
