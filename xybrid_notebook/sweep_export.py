@@ -9,12 +9,12 @@ llama-bench has and a sweep does not know (build commit, GPU info) are left out.
 from __future__ import annotations
 
 import json
-import statistics
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any, Optional
 
 from .sweep import ConfigResult, _is_llama
+from .sweep_stats import summarize
 
 _KV_NAMES = {"flash_attn": {None: -1, False: 0, True: 1}}  # llama.cpp's enum: auto -1, disabled 0, enabled 1
 
@@ -29,10 +29,6 @@ def _tests(result: ConfigResult) -> list[tuple[str, int, list[float]]]:
     return tests
 
 
-def _sd(values: Sequence[float]) -> float:
-    return statistics.stdev(values) if len(values) > 1 else 0.0
-
-
 def llama_bench_json(results: Sequence[ConfigResult]) -> str:
     """A JSON array like `llama-bench -o json`'s, one object per pp or tg test."""
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -41,6 +37,7 @@ def llama_bench_json(results: Sequence[ConfigResult]) -> str:
         c = r.config
         for kind, tokens, rates in _tests(r):
             samples_ns = [int(round(tokens / rate * 1e9)) for rate in rates]
+            ns, ts = summarize(samples_ns), summarize(rates)
             objects.append(
                 {
                     "model_filename": str(c.model) if c.model is not None else c.model_label,
@@ -55,10 +52,10 @@ def llama_bench_json(results: Sequence[ConfigResult]) -> str:
                     "n_gen": tokens if kind == "tg" else 0,
                     "n_depth": c.depth,
                     "test_time": now,
-                    "avg_ns": int(statistics.mean(samples_ns)) if samples_ns else 0,
-                    "stddev_ns": int(_sd(samples_ns)),
-                    "avg_ts": statistics.mean(rates) if rates else 0.0,
-                    "stddev_ts": _sd(rates),
+                    "avg_ns": int(ns.mean or 0),
+                    "stddev_ns": int(ns.sd or 0),
+                    "avg_ts": ts.mean or 0.0,
+                    "stddev_ts": ts.sd or 0.0,
                     "samples_ns": samples_ns,
                     "samples_ts": rates,
                 }
@@ -87,7 +84,8 @@ def llama_bench_markdown(results: Sequence[ConfigResult], swept: Optional[Sequen
     for r in results:
         for kind, tokens, rates in _tests(r):
             depth = f" @ d{r.config.depth}" if r.config.depth else ""
-            rate = f"{statistics.mean(rates):.2f} ± {_sd(rates):.2f}" if rates else "–"
+            ts = summarize(rates)
+            rate = f"{ts.mean:.2f} ± {ts.sd or 0.0:.2f}" if ts.mean is not None else "–"
             cells = [str(_value(r, name)) for name in shown] + [f"{kind}{tokens}{depth}", rate]
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
