@@ -133,9 +133,13 @@ def _x_parameter(result: SweepResult) -> Optional[str]:
     return next((name for name in result.swept if name in NUMERIC), None)
 
 
-def sweep_series(result: SweepResult, figure: str) -> tuple[str, dict[str, list[Point]]]:
-    """(x label, series) of one figure's means and CI95: x = the first numeric swept parameter."""
-    frame_rows = [r.row() for r in result.results]
+def sweep_series(
+    result: SweepResult, figure: str, rows: Optional[Sequence[Mapping[str, Any]]] = None
+) -> tuple[str, dict[str, list[Point]]]:
+    """(x label, series) of one figure's means and CI95: x = the first numeric swept parameter.
+
+    `rows` are the results' `row()`s, when the caller has them already."""
+    frame_rows = rows if rows is not None else [r.row() for r in result.results]
     x_name = _x_parameter(result)
     others = [name for name in result.swept if name != x_name]
     series: dict[str, list[Point]] = {}
@@ -152,9 +156,9 @@ def sweep_series(result: SweepResult, figure: str) -> tuple[str, dict[str, list[
 
 def sweep_charts_html(result: SweepResult) -> str:
     """pp and tg means with CI95 error bars, side by side."""
-    charts = []
+    charts, rows = [], [r.row() for r in result.results]
     for figure, title in (("pp_tps", "prompt processing"), ("tg_tps", "token generation")):
-        x_label, series = sweep_series(result, figure)
+        x_label, series = sweep_series(result, figure, rows)
         if series or not result.results:
             charts.append(svg_chart(series, title, x_label, "tokens/s"))
     return '<div style="display:flex;gap:8px;flex-wrap:wrap">' + "".join(charts) + "</div>"
@@ -168,8 +172,11 @@ def sweep_table_html(result: SweepResult) -> str:
         + [c for c in result.swept if c not in ("backend", "model", "threads", "n_prompt", "n_gen", "depth")]
         + list(TABLE_COLUMNS)
     )
-    shown = frame[keep].map(lambda v: "–" if v is None else v)
-    return shown.to_html(index=False, float_format=lambda v: f"{v:.3g}", na_rep="–", border=0, classes="xybrid-table")
+    return _frame_html(frame[keep].map(lambda v: "–" if v is None else v))
+
+
+def _frame_html(frame: Any) -> str:
+    return frame.to_html(index=False, float_format=lambda v: f"{v:.3g}", na_rep="–", border=0, classes="xybrid-table")
 
 
 def sweep_result_html(result: SweepResult) -> str:
@@ -181,8 +188,7 @@ def sweep_result_html(result: SweepResult) -> str:
 def compare_result_html(result: CompareResult) -> str:
     """The verdict in words, what A and B are, and the per-metric table."""
     a, b = result.labels
-    frame = result.to_pandas().drop(columns=["verdict"])
-    table = frame.to_html(index=False, float_format=lambda v: f"{v:.3g}", na_rep="–", border=0, classes="xybrid-table")
+    table = _frame_html(result.to_pandas().drop(columns=["verdict"]))
     stopped = " (stopped early)" if result.stopped else ""
     return (
         f"<div><b>{html.escape(result.verdict)}</b><br>A: {html.escape(a)}<br>B: {html.escape(b)}{stopped}{table}</div>"
