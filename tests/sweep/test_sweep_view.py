@@ -135,3 +135,16 @@ def test_a_sweep_that_fails_leaves_its_view_failed_not_running(scripted_on_fake_
         run_with_view(sweep, view, {"backend": backend, "n_prompt": 2, "repetitions": 0, "clock_factory": fake.clock})
     assert view.bar.bar_style == "danger" and "failed" in view.label.value and "InvalidInput" in view.label.value
     assert not view.stop.running
+
+
+def test_text_progress_says_failed_only_after_a_line_was_started(scripted_on_fake_time) -> None:
+    backend, fake = scripted_on_fake_time([1.0])
+    quiet, started = io.StringIO(), io.StringIO()
+    with pytest.raises(InvalidInput):
+        run_with_view(sweep, TextProgress("sweep", quiet), {"backend": backend, "n_prompt": 2, "repetitions": 0})
+    progress = TextProgress("sweep", started, interval_s=0.0)
+    sweep(
+        backend=backend, n_prompt=2, n_gen=4, repetitions=1, clock_factory=fake.clock, on_progress=progress.on_progress
+    )
+    progress.abandon("KeyboardInterrupt")
+    assert quiet.getvalue() == "" and started.getvalue().endswith(" — failed\n")

@@ -240,9 +240,10 @@ class TextProgress:
         self.stream.flush()
 
     def abandon(self, reason: str) -> None:
-        """End the line: the run failed (the caller shows why)."""
-        self.stream.write(" — failed\n")
-        self.stream.flush()
+        """End the line, if one was started: the run failed (the caller shows why)."""
+        if self._last:
+            self.stream.write(" — failed\n")
+            self.stream.flush()
 
 
 class SweepLiveView:
