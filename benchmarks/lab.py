@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from xybrid_notebook.serve import LOOPBACK, free_port, running_server
 
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's, driven by Playwright (never a downloaded browser)
 CHROMIUM_FLAGS = [
@@ -27,12 +24,6 @@ CHROMIUM_FLAGS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def jupyterlab(root: Path) -> Iterator[str]:
     """JupyterLab serving `root` on loopback, no token, the app exposed to page scripts; its URL.
@@ -41,7 +32,7 @@ def jupyterlab(root: Path) -> Iterator[str]:
     the file browser's sight.
     Stopped, with every kernel it started (they share its process group), whatever happens.
     """
-    port = _free_port()
+    port = free_port()
     settings = root / ".settings"
     (settings / "@jupyterlab" / "apputils-extension").mkdir(parents=True)
     (settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings").write_text(
@@ -54,48 +45,22 @@ def jupyterlab(root: Path) -> Iterator[str]:
         "JUPYTERLAB_WORKSPACES_DIR": str(root / ".workspaces"),
         "JUPYTER_RUNTIME_DIR": str(root / ".runtime"),
     }
+    argv = [
+        sys.executable,
+        "-m",
+        "jupyter",
+        "lab",
+        "--no-browser",
+        f"--port={port}",
+        f"--ip={LOOPBACK}",
+        "--IdentityProvider.token=",
+        "--ServerApp.password=",
+        f"--ServerApp.root_dir={root}",
+        "--ServerApp.allow_root=True",
+        "--LabApp.news_url=",
+        "--LabApp.expose_app_in_browser=True",
+    ]
+    url = f"http://{LOOPBACK}:{port}"
     log = root / ".runtime" / "server.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "w") as server_log:  # the server keeps its own copy of the descriptor
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "jupyter",
-                "lab",
-                "--no-browser",
-                f"--port={port}",
-                "--ip=127.0.0.1",
-                "--IdentityProvider.token=",
-                "--ServerApp.password=",
-                f"--ServerApp.root_dir={root}",
-                "--ServerApp.allow_root=True",
-                "--LabApp.news_url=",
-                "--LabApp.expose_app_in_browser=True",
-            ],
-            cwd=root,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=server_log,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/api/status", timeout=5).read()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("JupyterLab did not start: " + log.read_text()[-2000:]) from None
-                time.sleep(0.3)
+    with running_server(argv, f"{url}/api/status", log, name="JupyterLab", env=env, cwd=root, timeout_s=60):
         yield url
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(process.pid, sig)
-                process.wait(10)
-                break
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                continue

@@ -1,24 +1,22 @@
 """xybrid_notebook: see where the time goes in local LLM inference, token by token.
 
 In a notebook: `%load_ext xybrid_notebook`, then `%xybrid load` and a `%%generate` cell.
-From Python: `create_backend("llama-cpp")`, `load(LlmConfig(resolve_model()))`, `generate_streaming(...)`.
+From Python: `xn.current_session().load()`, then `xn.generate(prompt)`, `xn.sweep(...)`,
+`xn.compare(a, b, ...)` (see `api.py`); or a backend directly: `create_backend("llama-cpp")`,
+`load(LlmConfig(resolve_model()))`, `generate_streaming(...)`.
 """
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
-from . import compare as _compare_module
-from . import sweep as _sweep_module
+from .api import compare, generate, history, sweep
 from .backends import available_backends, create_backend, register_backend
 from .backends.base import LlmBackend, Requirement
 from .backends.gguf_file import GgufFileBackend
 from .backends.remote import RemoteSpec
-from .compare import CompareResult
 from .errors import (
     BackendUnavailable,
-    GenerationCancelled,
-    GenerationError,
     GenerationInProgress,
     InvalidInput,
     InvalidModelFile,
@@ -26,48 +24,14 @@ from .errors import (
     ModelNotLoaded,
     XybridError,
 )
-from .frames import current_session
+from .experiments import CompareResult, DepthCurve, SweepResult, depth_curve
 from .gap_shading import ChunkTiming, GapScale, chunk_timings, slowest_chunks
 from .models import CATALOG, DEFAULT_CHAT_MODEL, DEFAULT_MODEL, DEFAULT_RAW_MODEL, default_model_for, resolve_model
-from .sweep import DepthCurve, SweepResult, depth_curve
+from .run_errors import GenerationCancelled, GenerationError
+from .session import Session, current_session
 from .types import ChatMessage, GenerationConfig, GenerationOutput, LlmConfig, PartialToken
 
 __version__ = "0.1.0"
-
-
-def sweep(*, live: Optional[bool] = None, repetitions: int = 5, warmup: int = 1, **kwargs: Any) -> SweepResult:
-    """Run every combination of the sweep parameters; see `xybrid_notebook.sweep.sweep` for them.
-
-    `live` shows the progress bar, chart and table while it runs (default: in a Jupyter
-    kernel with widgets). Bad values raise `InvalidInput` before anything runs.
-    """
-    kwargs.update(repetitions=repetitions, warmup=warmup)
-    return _maybe_live(_sweep_module.sweep, "sweep", live, kwargs)
-
-
-def compare(
-    a: Any, b: Any, *, live: Optional[bool] = None, repetitions: int = 5, warmup: int = 1, **kwargs: Any
-) -> CompareResult:
-    """Paired A/B in interleaved repetitions; see `xybrid_notebook.compare.compare`. `live` as for `sweep`."""
-    kwargs.update(a=a, b=b, repetitions=repetitions, warmup=warmup)
-    return _maybe_live(_compare_module.compare, "compare", live, kwargs)
-
-
-def _maybe_live(run: Any, title: str, live: Optional[bool], kwargs: dict[str, Any]) -> Any:
-    from .widgets import current_shell, widgets_wanted
-
-    if not (widgets_wanted(current_shell()) if live is None else live):
-        return run(**kwargs)
-    from .widgets.sweep_view import SweepLiveView, run_with_view
-
-    return run_with_view(run, SweepLiveView(title), kwargs)
-
-
-def history() -> Any:
-    """The current session's runs as a pandas DataFrame (one row per run, the CSV export's columns)."""
-    from .frames import history_frame
-
-    return history_frame(current_session().history)
 
 
 def load_ipython_extension(ipython: Any) -> None:
@@ -100,11 +64,11 @@ __all__ = [
     "DEFAULT_MODEL",
     "DEFAULT_RAW_MODEL",
     "DepthCurve",
+    "GapScale",
     "GenerationCancelled",
     "GenerationConfig",
     "GenerationError",
     "GenerationInProgress",
-    "GapScale",
     "GenerationOutput",
     "GgufFileBackend",
     "InvalidInput",
@@ -116,6 +80,7 @@ __all__ = [
     "PartialToken",
     "RemoteSpec",
     "Requirement",
+    "Session",
     "SweepResult",
     "XybridError",
     "available_backends",
@@ -125,6 +90,7 @@ __all__ = [
     "current_session",
     "default_model_for",
     "depth_curve",
+    "generate",
     "history",
     "register_backend",
     "resolve_model",

@@ -7,6 +7,7 @@ side-by-side comparison feeds both engines exactly the same prompt.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Optional
 
@@ -118,3 +119,30 @@ def with_raw_passthrough(template: str) -> str:
         "{{ messages[0]['content'] }}"
         f"{{% else %}}{template}{{% endif %}}"
     )
+
+
+@dataclass(frozen=True)
+class ChatFormat:
+    """How one GGUF file's prompts are written: its chat template, BOS and EOS text, and whether it starts with BOS."""
+
+    template: str = ""
+    bos_text: str = ""
+    eos_text: str = ""
+    add_bos: bool = True
+
+    @classmethod
+    def of(cls, header: GgufHeader, explicit_template: Optional[str] = None) -> ChatFormat:
+        """The format the header describes (the explicit template, else the file's, else the fallback)."""
+        return cls(chat_template_for(explicit_template, header), header.bos_token, header.eos_token, header.add_bos)
+
+    def render(self, messages: Sequence[ChatMessage]) -> str:
+        """The chat as the exact text the engine is sent."""
+        return render_chat(self.template, messages, bos_token=self.bos_text, eos_token=self.eos_text)
+
+    def starts_with_bos(self, text: str) -> bool:
+        """True when `text` already begins with the file's BOS text."""
+        return bool(self.bos_text) and text.startswith(self.bos_text)
+
+    def needs_bos(self, text: str) -> bool:
+        """True when the file asks for BOS in front and `text` lacks it."""
+        return self.add_bos and not self.starts_with_bos(text)

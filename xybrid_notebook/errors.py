@@ -1,11 +1,10 @@
-"""User-facing errors: each says what went wrong and how to fix it, in one line."""
+"""User-facing errors: each says what went wrong and how to fix it, in one line.
+
+The two that end a run and carry its partial output, `GenerationError` and
+`GenerationCancelled`, live in `run_errors.py`, above the types they carry.
+"""
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING, Optional
-
-if TYPE_CHECKING:
-    from .types import GenerationOutput
 
 
 class XybridError(Exception):
@@ -34,25 +33,6 @@ class PromptTooLong(InvalidInput):
 
 class BackendUnavailable(XybridError):
     """The backend is unknown, or its native library is not installed."""
-
-
-class GenerationError(XybridError):
-    """The engine failed while generating; `partial` holds what it produced before failing."""
-
-    def __init__(self, message: str, partial: Optional[GenerationOutput] = None) -> None:
-        super().__init__(message)
-        self.partial = partial
-
-
-class GenerationCancelled(KeyboardInterrupt):
-    """A run stopped by an interrupt (Stop, the kernel's interrupt, Ctrl-C); `partial` holds what it produced.
-
-    A `KeyboardInterrupt`, so code that handles interrupts keeps working.
-    """
-
-    def __init__(self, partial: GenerationOutput) -> None:
-        super().__init__("generation cancelled")
-        self.partial = partial
 
 
 class GenerationInProgress(XybridError):

@@ -1,4 +1,4 @@
-"""Export the run history: every figure with per-chunk timings to JSON, one row per run to CSV."""
+"""The run history out of the session: JSON (every figure, per-chunk timings), CSV and a DataFrame (a row per run)."""
 
 from __future__ import annotations
 
@@ -53,6 +53,15 @@ def csv_row(record: RunRecord) -> dict[str, Any]:
     row = {**data.pop("output"), **data}
     row.update(max_tokens=record.config.max_tokens, temperature=record.config.temperature)
     return {column: row.get(column) for column in CSV_COLUMNS}
+
+
+def history_frame(records: Sequence[RunRecord]) -> Any:
+    """One row per run, with the CSV export's columns; `started_at` is a timestamp."""
+    import pandas as pd
+
+    frame = pd.DataFrame([csv_row(record) for record in records], columns=CSV_COLUMNS)
+    frame["started_at"] = pd.to_datetime(frame["started_at"])
+    return frame
 
 
 def _csv_text(records: Sequence[RunRecord]) -> str:

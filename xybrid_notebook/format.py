@@ -1,11 +1,9 @@
-"""One place for how figures are written: the "–" placeholder, ms, tok/s, MiB, cores, and the summary line."""
+"""One place for how figures are written: the "–" placeholder, ms, tok/s, MiB, cores, any table cell, JSON."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
-
-if TYPE_CHECKING:
-    from .types import GenerationOutput
+import math
+from typing import Any, Optional
 
 MISSING = "–"
 
@@ -35,17 +33,14 @@ def fmt_value(value: object) -> str:
     return MISSING if value is None else str(value)
 
 
-def summary_line(out: GenerationOutput) -> str:
-    """One line: tokens, TTFT, inter-chunk latency, throughput, prompt, finish reason, and any interference."""
-    cached = "" if out.prompt_cached_tokens is None else f" ({out.prompt_cached_tokens} cached)"
-    line = (
-        f"{out.tokens_generated} tokens in {out.generation_time_ms / 1000:.2f}s"
-        f" | TTFT {fmt_ms(out.ttft_ms)}"
-        f" | ITL mean {fmt_ms(out.mean_itl_ms)} p95 {fmt_ms(out.p95_itl_ms)}"
-        f" | decode {fmt_rate(out.decode_tps)}"
-        f" | prefill {fmt_rate(out.prefill_tps)}"
-        f" | prompt {out.prompt_tokens}{cached}"
-        f" | {out.finish_reason} | {out.backend}/{out.execution_provider}"
-    )
-    note = out.interference_note
-    return line if note is None else f"{line} | {note}"
+def json_safe(value: Any) -> Any:
+    """`value` for JSON at any depth: NaN and infinity as None, tuples as lists, numpy scalars as Python numbers."""
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    if type(value).__module__ == "numpy" and hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -135,6 +135,9 @@ def _chunk_rows(offsets: np.ndarray, tokens: np.ndarray, first: int) -> np.ndarr
 class RunView(Protocol):
     """What a view of a run must do; `LiveRun` decides when."""
 
+    #: Whether the view draws the latency chart (when not, no chart points are built).
+    plot: bool
+
     def start(self, title: str) -> None: ...
     def update(self, delta: LiveDelta) -> None: ...
     def finish(self, output: GenerationOutput, plot: PlotData) -> None: ...

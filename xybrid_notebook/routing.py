@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from .errors import GenerationError, InvalidInput, ModelNotLoaded, PromptTooLong
+from .errors import InvalidInput, ModelNotLoaded, PromptTooLong
+from .run_errors import GenerationError
 
 ROUTES = ("local", "remote", "auto")
 LOAD_LOCAL = "run %xybrid load (the default model needs no download)"

@@ -1,6 +1,8 @@
 """Session: the loaded backend, the default generation config, the conversation and run history.
 
 Everything the magics do goes through here, so it works the same from plain Python.
+`current_session()` is the session of this kernel's magics (registered with
+`attach_session`), or one session per process outside IPython.
 """
 
 from __future__ import annotations
@@ -16,16 +18,26 @@ from typing import Any, Optional
 from .backends import canonical_name, create_backend
 from .backends.base import LlmBackend, OnToken, Prompt
 from .backends.remote import RemoteSpec
-from .errors import GenerationError, InvalidInput, PromptTooLong
+from .errors import InvalidInput, PromptTooLong
 from .format import fmt_mib
 from .host import HostLoad, HostSampler
 from .metrics import ChunkClock
 from .models import resolve_model
 from .routing import LOAD_REMOTE, RouteChoice, check_route, choose_route, fallback_route
+from .run_errors import GenerationError
+from .shell import running_shell
 from .types import ChatMessage, GenerationConfig, GenerationOutput, LlmConfig
 
 DEFAULT_BACKEND = "llama-cpp"
 RunMode = str  # "single" (one user turn), "chat" (the kept conversation) or "raw"
+RUN_MODES = ("single", "chat", "raw")
+
+
+def check_mode(mode: str) -> RunMode:
+    """`mode` if it is a run mode, else one line naming the choices."""
+    if mode not in RUN_MODES:
+        raise InvalidInput(f"mode must be single, chat or raw, got {mode!r}")
+    return mode
 
 
 @dataclass
@@ -233,7 +245,11 @@ class Session:
 
     def run_config(self, **overrides: Any) -> GenerationConfig:
         """The defaults with `overrides` applied, checked: what one run would use (nothing changes)."""
-        return dataclasses.replace(self.defaults, **overrides).validate()
+        unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(GenerationConfig)})
+        if unknown:
+            names = ", ".join(f.name for f in dataclasses.fields(GenerationConfig))
+            raise InvalidInput(f"unknown generation setting {unknown[0]!r}: choose from {names}")
+        return dataclasses.replace(self.defaults, **overrides)
 
     def generate(
         self,
@@ -243,12 +259,19 @@ class Session:
         system: Optional[str] = None,
         on_token: Optional[OnToken] = None,
         clock: Optional[ChunkClock] = None,
+        config: Optional[GenerationConfig] = None,
         **overrides: Any,
     ) -> GenerationOutput:
-        """Run one generation and record it; a cancelled or failed run is recorded too."""
-        if mode not in ("single", "chat", "raw"):
-            raise InvalidInput(f"mode must be single, chat or raw, got {mode!r}")
-        config = self.run_config(**overrides)
+        """Run one generation and record it; a cancelled or failed run is recorded too.
+
+        `config` is the run's settings as `run_config` made them; without it, the
+        defaults with `overrides`.
+        """
+        check_mode(mode)
+        if config is None:
+            config = self.run_config(**overrides)
+        elif overrides:
+            raise InvalidInput("give either config or setting overrides, not both")
         if mode == "chat":
             self.set_chat_system(system)
             system = None
@@ -364,4 +387,38 @@ def prompt_preview(prompt: str, width: int = 40) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
-__all__ = ["DEFAULT_BACKEND", "LoadSummary", "RunRecord", "Session", "prompt_preview"]
+_attached: dict[int, Session] = {}
+_process_session: Optional[Session] = None
+
+
+def attach_session(shell: Any, session: Session) -> None:
+    """Make `session` the one `current_session()` returns inside `shell` (what `%load_ext` does)."""
+    _attached[id(shell)] = session
+
+
+def detach_session(shell: Any) -> Optional[Session]:
+    """Forget `shell`'s session (what `%unload_ext` does); returns it."""
+    return _attached.pop(id(shell), None)
+
+
+def current_session() -> Session:
+    """The session `%xybrid` and `%%generate` use in this kernel; outside IPython, one session per process."""
+    global _process_session
+    shell = running_shell()
+    if shell is not None and id(shell) in _attached:
+        return _attached[id(shell)]
+    if _process_session is None:
+        _process_session = Session()
+    return _process_session
+
+
+__all__ = [
+    "DEFAULT_BACKEND",
+    "LoadSummary",
+    "RunRecord",
+    "Session",
+    "attach_session",
+    "current_session",
+    "detach_session",
+    "prompt_preview",
+]

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Literal, Optional
 
 from .errors import InvalidInput
-from .format import summary_line
+from .format import fmt_ms, fmt_rate, json_safe
 from .host import interference_note
 
 Role = Literal["system", "user", "assistant"]
@@ -54,7 +54,11 @@ def _require_int(name: str, value: int, minimum: int) -> None:
 
 @dataclass(frozen=True)
 class GenerationConfig:
-    """Sampling settings of one generation. `temperature=0` means greedy."""
+    """Sampling settings of one generation, checked when made. `temperature=0` means greedy.
+
+    An out-of-range value raises `InvalidInput` naming the field, whether the config is
+    built or derived with `dataclasses.replace`: no invalid config exists to be checked later.
+    """
 
     max_tokens: int = 256
     temperature: float = 0.8
@@ -64,6 +68,9 @@ class GenerationConfig:
     repeat_penalty: float = 1.0
     seed: Optional[int] = None
     stop: Sequence[str] = ()
+
+    def __post_init__(self) -> None:
+        self.validate()
 
     def validate(self) -> GenerationConfig:
         """Raise `InvalidInput` naming the first out-of-range field; return self."""
@@ -198,16 +205,19 @@ class GenerationOutput:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict (NaN and infinity become None)."""
-        return {key: _json_safe(value) for key, value in asdict(self).items()}
+        return json_safe(asdict(self))
 
     def summary(self) -> str:
-        """One line with the figures a user looks at first."""
-        return summary_line(self)
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    return value
+        """One line: tokens, TTFT, inter-chunk latency, throughput, prompt, finish reason, and any interference."""
+        cached = "" if self.prompt_cached_tokens is None else f" ({self.prompt_cached_tokens} cached)"
+        line = (
+            f"{self.tokens_generated} tokens in {self.generation_time_ms / 1000:.2f}s"
+            f" | TTFT {fmt_ms(self.ttft_ms)}"
+            f" | ITL mean {fmt_ms(self.mean_itl_ms)} p95 {fmt_ms(self.p95_itl_ms)}"
+            f" | decode {fmt_rate(self.decode_tps)}"
+            f" | prefill {fmt_rate(self.prefill_tps)}"
+            f" | prompt {self.prompt_tokens}{cached}"
+            f" | {self.finish_reason} | {self.backend}/{self.execution_provider}"
+        )
+        note = self.interference_note
+        return line if note is None else f"{line} | {note}"

@@ -48,7 +48,7 @@ def test_streams_chunk_by_chunk_with_every_figure(real_backend: LlmBackend) -> N
     assert out.decode_tps > 0 and out.prefill_tps > 0 and out.p95_itl_ms >= out.p50_itl_ms
     assert out.engine_decode_tps > 0 and out.engine_prefill_tps > 0
     assert out.prompt_tokens > 0
-    assert out.backend == real_backend.wire_label() and out.execution_provider == "cpu"
+    assert out.backend == real_backend.name and out.execution_provider == "cpu"
     assert out.model_id == "gemma3-270m"
 
 

@@ -65,9 +65,6 @@ class _FakeNativeBackend(GgufFileBackend):
             steps=(ProbeStep("default settings"), ProbeStep("safe mode", {"safe": True}, SAFE_NOTE)),
         )
 
-    def wire_label(self) -> str:
-        return self.name
-
 
 class AlwaysCrashingBackend(_FakeNativeBackend):
     """Faults in every setting."""

@@ -72,7 +72,7 @@ def test_a_segfaulting_engine_is_refused_and_the_loaded_model_stays(kernel: Kern
         "%xybrid load --ctx 512"
     )
     assert setup["status"] == "ok", setup
-    assert f"Loaded {DEFAULT_MODEL} on llamacpp" in setup["stdout"]
+    assert f"Loaded {DEFAULT_MODEL} on llama-cpp" in setup["stdout"]
 
     crash = kernel.run(f"%xybrid load {model_path} --backend segv")
     assert crash["status"] == "error"
@@ -83,7 +83,7 @@ def test_a_segfaulting_engine_is_refused_and_the_loaded_model_stays(kernel: Kern
 
     after = kernel.run("print(kept)\n%xybrid status")
     assert after["status"] == "ok" and "values the user made" in after["stdout"]
-    assert DEFAULT_MODEL in after["data"] and "llamacpp" in after["data"]
+    assert DEFAULT_MODEL in after["data"] and "llama-cpp" in after["data"]
 
 
 def test_a_fragile_engine_runs_in_safe_mode_and_says_so(kernel: Kernel, model_path: Path) -> None:

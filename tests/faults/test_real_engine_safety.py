@@ -81,7 +81,7 @@ def test_terminal_ipython_shows_no_native_log(model_path: Path) -> None:
     script = "%load_ext xybrid_notebook\n%xybrid load --ctx 512\n%xybrid load --ctx 512 --backend mistralrs\n"
     done = run_terminal_ipython(script)
     shown = done.stdout + done.stderr
-    assert f"Loaded {DEFAULT_MODEL} on llamacpp" in shown and f"Loaded {DEFAULT_MODEL} on mistralrs" in shown
+    assert f"Loaded {DEFAULT_MODEL} on llama-cpp" in shown and f"Loaded {DEFAULT_MODEL} on mistralrs" in shown
     for marker in NATIVE_MARKERS:
         assert marker not in shown, shown
 

@@ -6,7 +6,7 @@ import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
-from xybrid_notebook.subcommands import REGISTRY
+from xybrid_notebook.magics.registry import REGISTRY
 
 
 def test_generate_question_mark_shows_every_option(shell: InteractiveShell, capsys) -> None:
@@ -65,17 +65,17 @@ def test_every_option_has_help_text() -> None:
 
 
 def test_a_bad_sampling_value_fails_before_any_view_is_shown(shell: InteractiveShell, monkeypatch) -> None:
+    from xybrid_notebook import api
     from xybrid_notebook.backends import register_backend, unregister_backend
     from xybrid_notebook.backends.scripted import ScriptedBackend
-    from xybrid_notebook.magics import XybridMagics
 
-    def no_view(self, args):
+    def no_view(*args, **kwargs):
         raise AssertionError("a view was made for a run that cannot start")
 
     register_backend("scripted", ScriptedBackend)
     try:
         shell.run_line_magic("xybrid", "load --backend scripted")
-        monkeypatch.setattr(XybridMagics, "_make_view", no_view)
+        monkeypatch.setattr(api, "_run_view", no_view)
         with pytest.raises(UsageError, match="top_p must be in"):
             shell.run_cell_magic("generate", "--top-p 7", "Hi")
     finally:

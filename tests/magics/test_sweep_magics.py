@@ -10,9 +10,8 @@ from IPython.core.interactiveshell import InteractiveShell
 
 from xybrid_notebook.backends import register_backend, unregister_backend
 from xybrid_notebook.backends.scripted import ScriptedBackend
-from xybrid_notebook.compare import CompareResult
-from xybrid_notebook.magics import SWEEP_OUTPUT_NAME
-from xybrid_notebook.sweep import SweepResult
+from xybrid_notebook.experiments import CompareResult, SweepResult
+from xybrid_notebook.magics.experiment_commands import SWEEP_OUTPUT_NAME
 
 from .conftest import one_line_error
 
@@ -87,16 +86,18 @@ def test_compare_with_a_loaded_model_uses_it_as_the_common_model(shell: Interact
 
 
 def test_every_llama_bench_option_parses_to_sweep_parameters() -> None:
-    from xybrid_notebook.magics import _sweep_params
+    from types import SimpleNamespace
+
+    from xybrid_notebook.magics.experiment_commands import experiment_params
+    from xybrid_notebook.magics.registry import find, parse_line
     from xybrid_notebook.session import Session
-    from xybrid_notebook.subcommands import find, parse_line
 
     args = parse_line(
         find("sweep").parser,
         "-t 1,2 -p 16-64*2 -n 8 -d 0,32 -b 64 -ub 32 -fa 0,auto -ctk f16,q8_0 -ctv q8_0 "
         "-m gemma3-270m --backend llama-cpp -r 3 --warmup 0",
     )
-    assert _sweep_params(args, Session()) == {
+    assert experiment_params(args, SimpleNamespace(session=Session())) == {
         "threads": [1, 2],
         "n_prompt": [16, 32, 64],
         "n_gen": [8],

@@ -3,27 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from xybrid_notebook.serve import LOOPBACK, free_port, running_server
+
 MODEL_NAME = "smollm2-135m-instruct"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
@@ -33,46 +25,25 @@ def llama_server(smollm2_path: Path, tmp_path_factory: pytest.TempPathFactory) -
     Started through xybrid's launcher, which proves llama.cpp on this machine first. Stopped whatever happens.
     """
     port = free_port()
+    argv = [
+        sys.executable,
+        "-m",
+        "xybrid_notebook.backends.llama_server",
+        "--model",
+        str(smollm2_path),
+        "--model_alias",
+        MODEL_NAME,
+        "--host",
+        LOOPBACK,
+        "--port",
+        str(port),
+        "--n_ctx",
+        "2048",
+    ]
+    url = f"http://{LOOPBACK}:{port}/v1"
     log = tmp_path_factory.mktemp("server") / "server.log"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "xybrid_notebook.backends.llama_server",
-            "--model",
-            str(smollm2_path),
-            "--model_alias",
-            MODEL_NAME,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--n_ctx",
-            "2048",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("w"),
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/models", timeout=2).read()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("llama_cpp.server did not start:\n" + log.read_text()[-3000:]) from None
-                time.sleep(0.5)
+    with running_server(argv, f"{url}/models", log, name="llama_cpp.server"):
         yield url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(5)
 
 
 Behaviour = Callable[[BaseHTTPRequestHandler], None]

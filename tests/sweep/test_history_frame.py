@@ -7,8 +7,7 @@ import pandas as pd
 import xybrid_notebook
 from xybrid_notebook import LlmConfig
 from xybrid_notebook.backends.scripted import Script, ScriptedBackend
-from xybrid_notebook.export import CSV_COLUMNS
-from xybrid_notebook.frames import history_frame
+from xybrid_notebook.export import CSV_COLUMNS, history_frame
 from xybrid_notebook.session import Session
 
 

@@ -45,7 +45,7 @@ def test_quantized_kv_cache_flash_attention_and_small_batches_run(model_path) ->
 
 def test_interrupt_mid_sweep_keeps_the_finished_configuration(model_path) -> None:
     def interrupt_once_one_is_done(progress) -> None:
-        if progress.result is not None and len(progress.result) == 1 and progress.current is not None:
+        if len(progress.results) == 1 and progress.current is not None:
             raise KeyboardInterrupt
 
     result = sweep(

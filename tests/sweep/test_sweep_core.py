@@ -9,8 +9,8 @@ import statistics
 import pytest
 
 from xybrid_notebook.errors import InvalidInput, XybridError
-from xybrid_notebook.sweep import COLUMNS, expand, parse_flash_attn, parse_int_list, sweep
-from xybrid_notebook.sweep_stats import paired_difference, summarize
+from xybrid_notebook.experiments import COLUMNS, expand, parse_flash_attn, parse_int_list, sweep
+from xybrid_notebook.experiments.stats import paired_difference, summarize
 
 T_975_DF2 = 4.302652729911275  # Student's t, two-sided 95 %, 2 degrees of freedom (table value)
 T_975_DF3 = 3.182446305284263
@@ -186,7 +186,7 @@ def test_expand_checks_all_before_returning() -> None:
 
 
 def test_compare_pairs_interleaved_runs_and_words_the_verdict(scripted_on_fake_time) -> None:
-    from xybrid_notebook.compare import compare
+    from xybrid_notebook.experiments import compare
 
     # one backend plays A and B alternately: warm-up A, warm-up B, then A, B, A, B, A, B
     factors = [9.0, 9.0, 1.0, 0.5, 1.1, 0.54, 0.9, 0.47]
@@ -212,7 +212,7 @@ def test_compare_pairs_interleaved_runs_and_words_the_verdict(scripted_on_fake_t
 
 
 def test_compare_without_a_significant_difference_says_so(scripted_on_fake_time) -> None:
-    from xybrid_notebook.compare import compare
+    from xybrid_notebook.experiments import compare
 
     factors = [1.0, 1.0, 1.0, 1.2, 1.0, 0.8, 1.0, 1.1]
     backend, fake = scripted_on_fake_time(factors)
@@ -222,7 +222,7 @@ def test_compare_without_a_significant_difference_says_so(scripted_on_fake_time)
 
 
 def test_compare_needs_one_configuration_per_side(scripted_on_fake_time) -> None:
-    from xybrid_notebook.compare import compare
+    from xybrid_notebook.experiments import compare
 
     backend, fake = scripted_on_fake_time([1.0])
     with pytest.raises(InvalidInput, match="A must be one configuration"):

@@ -1,4 +1,4 @@
-"""The sweep's live view and its SVG chart, driven by a scripted sweep on a fake clock (no browser)."""
+"""The experiments' live view and their SVG chart, driven by a scripted sweep on a fake clock (no browser)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ import re
 
 import pytest
 
+from xybrid_notebook.api import with_view
 from xybrid_notebook.errors import InvalidInput
-from xybrid_notebook.sweep import sweep
-from xybrid_notebook.widgets.sweep_view import SweepLiveView, TextProgress, run_with_view, svg_chart, sweep_series
+from xybrid_notebook.experiments import sweep
+from xybrid_notebook.experiments.render import svg_chart, sweep_series
+from xybrid_notebook.widgets.experiment_view import ExperimentView, TextProgress
 
 
 def test_svg_chart_draws_a_point_per_mean_and_a_bar_per_ci() -> None:
@@ -24,7 +26,7 @@ def test_svg_chart_draws_a_point_per_mean_and_a_bar_per_ci() -> None:
 def test_series_use_the_swept_parameter_as_x_and_split_by_the_others(scripted_on_fake_time) -> None:
     backend, fake = scripted_on_fake_time([1.0, 1.2])
     result = sweep(backend=backend, n_prompt=[2, 3], n_gen=[2, 4], repetitions=2, warmup=0, clock_factory=fake.clock)
-    x_label, series = sweep_series(result, "tg_tps")
+    x_label, series = sweep_series(result.rows(), result.swept, "tg_tps")
     assert x_label == "n_prompt" and sorted(series) == ["n_gen=2", "n_gen=4"]
     frame = result.to_pandas()
     means = frame[frame["n_gen"] == 4]["tg_tps_mean"].tolist()
@@ -33,7 +35,7 @@ def test_series_use_the_swept_parameter_as_x_and_split_by_the_others(scripted_on
 
 def test_live_view_fills_in_as_configurations_finish(scripted_on_fake_time) -> None:
     backend, fake = scripted_on_fake_time([1.0, 1.1])
-    view = SweepLiveView("sweep")
+    view = ExperimentView("sweep")
     tables = []
 
     def watch(progress) -> None:
@@ -52,7 +54,7 @@ def test_live_view_fills_in_as_configurations_finish(scripted_on_fake_time) -> N
 
 def test_a_stopped_sweep_is_shown_as_stopped(scripted_on_fake_time) -> None:
     backend, fake = scripted_on_fake_time([1.0])
-    view = SweepLiveView("sweep")
+    view = ExperimentView("sweep")
     result = sweep(
         backend=backend,
         n_prompt=[2, 3],
@@ -89,10 +91,10 @@ def test_text_progress_is_one_line_with_eta(scripted_on_fake_time) -> None:
 
 def test_public_sweep_and_compare_show_the_live_view_when_asked(scripted_on_fake_time, monkeypatch) -> None:
     import xybrid_notebook
-    from xybrid_notebook.widgets import sweep_view
+    from xybrid_notebook.widgets import experiment_view
 
     shown = []
-    monkeypatch.setattr(sweep_view, "SweepLiveView", lambda title: shown.append(title) or _Recorder())
+    monkeypatch.setattr(experiment_view, "ExperimentView", lambda title: shown.append(title) or _Recorder())
     backend, fake = scripted_on_fake_time([1.0])
     result = xybrid_notebook.sweep(
         backend=backend, n_prompt=[2, 3], n_gen=4, repetitions=2, warmup=1, clock_factory=fake.clock, live=True
@@ -130,9 +132,9 @@ class _Recorder:
 
 def test_a_sweep_that_fails_leaves_its_view_failed_not_running(scripted_on_fake_time) -> None:
     backend, fake = scripted_on_fake_time([1.0])
-    view = SweepLiveView("sweep")
+    view = ExperimentView("sweep")
     with pytest.raises(InvalidInput):
-        run_with_view(sweep, view, {"backend": backend, "n_prompt": 2, "repetitions": 0, "clock_factory": fake.clock})
+        with_view(sweep, view, {"backend": backend, "n_prompt": 2, "repetitions": 0, "clock_factory": fake.clock})
     assert view.bar.bar_style == "danger" and "failed" in view.label.value and "InvalidInput" in view.label.value
     assert not view.stop.running
 
@@ -141,7 +143,7 @@ def test_text_progress_says_failed_only_after_a_line_was_started(scripted_on_fak
     backend, fake = scripted_on_fake_time([1.0])
     quiet, started = io.StringIO(), io.StringIO()
     with pytest.raises(InvalidInput):
-        run_with_view(sweep, TextProgress("sweep", quiet), {"backend": backend, "n_prompt": 2, "repetitions": 0})
+        with_view(sweep, TextProgress("sweep", quiet), {"backend": backend, "n_prompt": 2, "repetitions": 0})
     progress = TextProgress("sweep", started, interval_s=0.0)
     sweep(
         backend=backend, n_prompt=2, n_gen=4, repetitions=1, clock_factory=fake.clock, on_progress=progress.on_progress

@@ -1,4 +1,7 @@
-"""The core never pulls in a UI library; the registry finds built-ins via entry points."""
+"""The core never pulls in a UI library at run time; the registry finds built-ins via entry points.
+
+(Which module may import which is checked statically in `test_import_graph.py`.)
+"""
 
 from __future__ import annotations
 
@@ -25,12 +28,11 @@ CORE_MODULES = [
     "xybrid_notebook.backends.llama_cpp",
     "xybrid_notebook.backends.mistralrs",
     "xybrid_notebook.session",
-    "xybrid_notebook.sweep",
-    "xybrid_notebook.sweep_stats",
-    "xybrid_notebook.sweep_export",
-    "xybrid_notebook.backends.llama_bench_tests",
-    "xybrid_notebook.compare",
-    "xybrid_notebook.frames",
+    "xybrid_notebook.export",
+    "xybrid_notebook.experiments",
+    "xybrid_notebook.experiments.render",
+    "xybrid_notebook.backends.llama_cpp_bench",
+    "xybrid_notebook.api",
 ]
 UI_MODULES = ["IPython", "ipywidgets", "plotly", "anywidget", "llama_cpp", "mistralrs"]
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from xybrid_notebook.backends.scripted import Script, ScriptedBackend
-from xybrid_notebook.errors import GenerationError, InvalidInput
+from xybrid_notebook.errors import InvalidInput
+from xybrid_notebook.run_errors import GenerationError
 from xybrid_notebook.session import Session
 
 

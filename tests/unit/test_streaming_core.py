@@ -8,13 +8,8 @@ import pytest
 
 from xybrid_notebook import ChatMessage, GenerationConfig, LlmConfig
 from xybrid_notebook.backends.scripted import Script, ScriptedBackend
-from xybrid_notebook.errors import (
-    GenerationCancelled,
-    GenerationError,
-    GenerationInProgress,
-    InvalidInput,
-    ModelNotLoaded,
-)
+from xybrid_notebook.errors import GenerationInProgress, InvalidInput, ModelNotLoaded
+from xybrid_notebook.run_errors import GenerationCancelled, GenerationError
 
 CONFIG = GenerationConfig(max_tokens=100, temperature=0)
 

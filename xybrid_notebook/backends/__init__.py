@@ -22,14 +22,15 @@ ALIASES = {
     "llama_cpp": "llama-cpp",
     "llama.cpp": "llama-cpp",
     "mistral": "mistralrs",
-    "remote": "openai-compatible",
-    "openai": "openai-compatible",
+    "mistral.rs": "mistralrs",
+    "openai-compatible": "remote",
+    "openai": "remote",
 }
 # Used only when the package runs from a source tree without installed metadata.
 _BUILT_IN_TARGETS = {
     "llama-cpp": "xybrid_notebook.backends.llama_cpp:LlamaCppBackend",
     "mistralrs": "xybrid_notebook.backends.mistralrs:MistralRsBackend",
-    "openai-compatible": "xybrid_notebook.backends.remote:RemoteBackend",
+    "remote": "xybrid_notebook.backends.remote:RemoteBackend",
 }
 
 BackendFactory = Callable[[], LlmBackend[Any]]

@@ -15,16 +15,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Optional, TypeVar, Union
 
-from ..errors import (
-    BackendUnavailable,
-    GenerationCancelled,
-    GenerationError,
-    GenerationInProgress,
-    InvalidInput,
-    ModelNotLoaded,
-    XybridError,
-)
+from ..errors import BackendUnavailable, GenerationInProgress, InvalidInput, ModelNotLoaded, XybridError
 from ..metrics import ChunkClock, EngineReport, RunIdentity
+from ..run_errors import GenerationCancelled, GenerationError
 from ..types import ChatMessage, GenerationConfig, GenerationOutput, PartialToken
 
 OnToken = Callable[[PartialToken], Optional[bool]]
@@ -261,10 +254,6 @@ class LlmBackend(ABC, Generic[SourceT]):
         """Engine hook for `count_prompt_tokens`; None by default."""
         return None
 
-    def wire_label(self) -> Optional[str]:
-        """Closed-set engine label ("llamacpp", "mistralrs"); None for test backends."""
-        return None
-
     def execution_provider(self) -> str:
         """Where the model runs: "cpu", "cuda" or "metal"."""
         return "cpu"
@@ -278,8 +267,8 @@ class LlmBackend(ABC, Generic[SourceT]):
         return None
 
     def label(self) -> str:
-        """The engine's label in figures and tables: `wire_label()`, else the registry name."""
-        return self.wire_label() or self.name
+        """The engine's one name in figures, tables and exports: its registry name ("llama-cpp", "mistralrs", ...)."""
+        return self.name
 
     def identity(self) -> RunIdentity:
         """Which engine runs which model, where, and with what turned off."""
@@ -305,7 +294,6 @@ class LlmBackend(ABC, Generic[SourceT]):
         on_token: Optional[OnToken],
         clock: Optional[ChunkClock] = None,
     ) -> GenerationOutput:
-        config.validate()
         self._check_prompt(prompt)
         if not self._busy.acquire(blocking=False):
             raise GenerationInProgress("a generation is already running on this backend: wait for it or stop it")

@@ -2,8 +2,9 @@
 
 It owns what every such engine needs before native code opens the file: the
 bounds-checked header walk (a broken file is a one-line `InvalidModelFile`, never a
-native crash) and the engine probe (a build that faults on this machine is proven
-in a child process and never loaded here).
+native crash), the engine probe (a build that faults on this machine is proven
+in a child process and never loaded here), and the file's `ChatFormat` (template,
+BOS and EOS text), read from the header for the engine to write prompts with.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+from ..chat_format import ChatFormat
 from ..gguf_header import GgufHeader
 from ..models import model_id_for, validate_model_file
 from ..types import LlmConfig
@@ -34,6 +36,8 @@ class GgufFileBackend(LlmBackend[LlmConfig]):
     _header: Optional[GgufHeader] = None
     #: What the engine probe chose on this machine (set at load; None before, or without a probe).
     engine_verdict: Optional[ProbeVerdict] = None
+    #: The loaded file's template, BOS and EOS text (set before `_load_model` runs).
+    chat: ChatFormat = ChatFormat()
 
     def _check(self, config: LlmConfig) -> CheckedFile:
         """Validate the config and the file's header, and prove the engine on this machine."""
@@ -45,6 +49,7 @@ class GgufFileBackend(LlmBackend[LlmConfig]):
 
     def _load(self, config: LlmConfig, checked: CheckedFile) -> None:
         self.engine_verdict = checked.verdict
+        self.chat = ChatFormat.of(checked.header, config.chat_template)
         self._load_model(config, checked.header)
         self._header = checked.header
 

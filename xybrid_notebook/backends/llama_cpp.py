@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from ..chat_format import chat_template_for, render_chat
 from ..errors import InvalidModelFile, PromptTooLong
 from ..gguf_header import GgufHeader
 from ..metrics import EngineReport
@@ -161,10 +160,6 @@ class LlamaCppBackend(GgufFileBackend):
         super().__init__()
         self._llama: Any = None
         self._pieces: Optional[_PieceTable] = None
-        self._template = ""
-        self._bos_text = ""
-        self._eos_text = ""
-        self._add_bos = True
         self._last_cached: Optional[int] = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -187,8 +182,6 @@ class LlamaCppBackend(GgufFileBackend):
             raise InvalidModelFile(f"llama.cpp could not load {config.model_path}: {detail}") from None
         model = self._llama._model
         self._pieces = _PieceTable(llama_cpp, model.vocab)
-        self._bos_text, self._eos_text, self._add_bos = header.bos_token, header.eos_token, header.add_bos
-        self._template = chat_template_for(config.chat_template, header)
         self._last_cached = None
 
     def _unload(self) -> None:
@@ -220,10 +213,6 @@ class LlamaCppBackend(GgufFileBackend):
         """Prompt tokens reused from the KV cache on the last call."""
         return self._last_cached
 
-    def wire_label(self) -> Optional[str]:
-        """ "llamacpp"."""
-        return "llamacpp"
-
     def execution_provider(self) -> str:
         """ "cpu" unless layers are offloaded on a GPU build ("cuda", "metal" or "gpu")."""
         if self._source is None or self._source.n_gpu_layers == 0:
@@ -239,7 +228,7 @@ class LlamaCppBackend(GgufFileBackend):
         """The exact text sent to the engine: the raw prompt, or the rendered chat."""
         if isinstance(prompt, str):
             return prompt
-        return render_chat(self._template, prompt, bos_token=self._bos_text, eos_token=self._eos_text)
+        return self.chat.render(prompt)
 
     def tokenize(self, text: str, add_bos: Optional[bool] = None) -> list[int]:
         """Tokens of `text` as the engine will see them.
@@ -247,7 +236,7 @@ class LlamaCppBackend(GgufFileBackend):
         `add_bos=None` follows the GGUF: BOS in front if the file asks for one and the text lacks it.
         """
         if add_bos is None:
-            add_bos = self._add_bos and not (self._bos_text and text.startswith(self._bos_text))
+            add_bos = self.chat.needs_bos(text)
         return self._llama.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
 
     def prompt_tokens(self, prompt: Prompt) -> list[int]:

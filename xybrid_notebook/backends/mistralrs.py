@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Optional
 
-from ..chat_format import RAW_ROLE, chat_template_for, render_chat, with_raw_passthrough
+from ..chat_format import RAW_ROLE, chat_template_for, with_raw_passthrough
 from ..errors import InvalidInput, InvalidModelFile, PromptTooLong
 from ..gguf_header import GgufHeader
 from ..metrics import EngineReport
@@ -89,10 +89,6 @@ class MistralRsBackend(GgufFileBackend):
         super().__init__()
         self._runner: Any = None
         self._lib: Any = None
-        self._template = ""
-        self._bos_text = ""
-        self._eos_text = ""
-        self._add_bos = True
         self._rss_growth: Optional[int] = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -103,12 +99,12 @@ class MistralRsBackend(GgufFileBackend):
             raise InvalidInput("n_gpu_layers: this mistralrs build runs on the CPU only; use 0")
         mistralrs = import_mistralrs()
         path = Path(config.model_path).resolve()
-        self._template = chat_template_for(config.chat_template, header)
-        self._bos_text, self._eos_text, self._add_bos = header.bos_token, header.eos_token, header.add_bos
         before = _rss_bytes()
         try:
             with captured_native_output("mistral.rs"):
-                self._runner = _new_runner(mistralrs, path, _write_template_file(with_raw_passthrough(self._template)))
+                self._runner = _new_runner(
+                    mistralrs, path, _write_template_file(with_raw_passthrough(self.chat.template))
+                )
         except BaseException as exc:  # the binding raises pyo3 PanicException, a BaseException
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 raise
@@ -137,18 +133,13 @@ class MistralRsBackend(GgufFileBackend):
         engine_max = self._runner.max_sequence_length()
         return min(self._source.context_length, engine_max) if engine_max else self._source.context_length
 
-    def wire_label(self) -> Optional[str]:
-        """ "mistralrs"."""
-        return "mistralrs"
-
     # -- generation --------------------------------------------------------------------------
     def format_prompt(self, prompt: Prompt) -> str:
         """The exact text sent: the raw prompt (with the GGUF's BOS text in front if it asks for one),
         or the rendered chat. mistral.rs adds no special tokens itself, so BOS is written out here."""
         if isinstance(prompt, str):
-            bos = self._bos_text if self._add_bos else ""
-            return prompt if not bos or prompt.startswith(bos) else bos + prompt
-        return render_chat(self._template, prompt, bos_token=self._bos_text, eos_token=self._eos_text)
+            return self.chat.bos_text + prompt if self.chat.needs_bos(prompt) else prompt
+        return self.chat.render(prompt)
 
     def _count_prompt_tokens(self, prompt: Prompt) -> int:
         """How many tokens mistral.rs makes of `prompt` once formatted (nothing is generated)."""

@@ -1,9 +1,11 @@
-"""Notebook views of a run: the widget run view, its static HTML form and the plain-text fallback."""
+"""Notebook views: the run view (an anywidget) and its static form, the experiment view, tables, the text fallback.
+
+`widgets_wanted` decides between widgets and text for a shell.
+"""
 
 from __future__ import annotations
 
 import os
-import sys
 from typing import Any
 
 
@@ -12,12 +14,3 @@ def widgets_wanted(shell: Any, forced_text: bool = False) -> bool:
     if forced_text or os.environ.get("XYBRID_VIEW", "").lower() == "text":
         return False
     return type(shell).__name__ == "ZMQInteractiveShell"
-
-
-def current_shell() -> Any:
-    """The running IPython shell, or None (outside IPython, IPython is not even imported)."""
-    if "IPython" not in sys.modules:
-        return None
-    from IPython import get_ipython
-
-    return get_ipython()

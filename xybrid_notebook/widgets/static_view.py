@@ -28,6 +28,7 @@ from ..gap_shading import (
     slowest_of,
 )
 from ..live import PlotData, thin_points
+from ..svg import axis_title, fmt_tick, nice_max, polyline
 from ..types import GenerationOutput
 from .stats import stats_items
 
@@ -60,39 +61,23 @@ def stats_html(items: Sequence[tuple[str, str]], note: Optional[str] = None) -> 
     return f'<div class="xybrid-stats" style="{STATS_STYLE}">{cells}</div>{extra}'
 
 
-def _nice_max(value: float) -> float:
-    """A round axis maximum at or above `value`."""
-    if not np.isfinite(value) or value <= 0:
-        return 1.0
-    magnitude = 10 ** np.floor(np.log10(value))
-    for step in (1, 2, 2.5, 5, 10):
-        if step * magnitude >= value:
-            return float(step * magnitude)
-    return float(10 * magnitude)
-
-
 def _polyline(x: np.ndarray, y: np.ndarray, x_max: float, y_max: float, style: str) -> str:
     if x.size == 0:
         return ""
     keep = thin_points(x.size, SVG_POINTS, y)
     px = LEFT + x[keep] / x_max * (WIDTH - LEFT - RIGHT)
     py = HEIGHT - BOTTOM - np.clip(y[keep], 0, y_max) / y_max * (HEIGHT - TOP - BOTTOM)
-    points = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(px, py))
-    return f'<polyline fill="none" {style} points="{points}"/>'
-
-
-def _fmt_tick(value: float) -> str:
-    return f"{value:g}" if value >= 10 or value == 0 else f"{value:.2g}"
+    return polyline(zip(px.tolist(), py.tolist()), style)
 
 
 def svg_chart(plot: PlotData, previous: Optional[PlotData] = None) -> str:
     """Inter-chunk gaps (left axis) and the running decode rate (right axis) as a small inline SVG."""
     rates = np.nan_to_num(plot.decode_tps, nan=0.0)
     x_max = max([1.0] + [float(p.index.max()) for p in (plot, previous) if p is not None and p.index.size])
-    gap_max = _nice_max(
+    gap_max = nice_max(
         max([0.0] + [float(p.gap_ms.max()) for p in (plot, previous) if p is not None and p.gap_ms.size])
     )
-    rate_max = _nice_max(float(rates.max()) if rates.size else 0.0)
+    rate_max = nice_max(float(rates.max()) if rates.size else 0.0)
     inner_w, inner_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     parts = [
         f'<svg class="xybrid-svg" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
@@ -104,27 +89,20 @@ def svg_chart(plot: PlotData, previous: Optional[PlotData] = None) -> str:
         parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e5e5e5"/>')
         parts.append(
             f'<text x="{LEFT - 4}" y="{y + 4:.1f}" text-anchor="end" fill="{GAP_COLOR}">'
-            f"{_fmt_tick(gap_max * (4 - i) / 4)}</text>"
+            f"{fmt_tick(gap_max * (4 - i) / 4)}</text>"
         )
         parts.append(
             f'<text x="{WIDTH - RIGHT + 4}" y="{y + 4:.1f}" fill="{RATE_COLOR}">'
-            f"{_fmt_tick(rate_max * (4 - i) / 4)}</text>"
+            f"{fmt_tick(rate_max * (4 - i) / 4)}</text>"
         )
     for i in range(5):
         x = LEFT + inner_w * i / 4
         parts.append(
-            f'<text x="{x:.1f}" y="{HEIGHT - BOTTOM + 14}" text-anchor="middle">'
-            f"{_fmt_tick(round(x_max * i / 4))}</text>"
+            f'<text x="{x:.1f}" y="{HEIGHT - BOTTOM + 14}" text-anchor="middle">{fmt_tick(round(x_max * i / 4))}</text>'
         )
-    parts.append(f'<text x="{LEFT + inner_w / 2:.0f}" y="{HEIGHT - 6}" text-anchor="middle">chunk index</text>')
-    parts.append(
-        f'<text transform="translate(12 {TOP + inner_h / 2:.0f}) rotate(-90)" text-anchor="middle">'
-        "inter-chunk latency (ms)</text>"
-    )
-    parts.append(
-        f'<text transform="translate({WIDTH - 8} {TOP + inner_h / 2:.0f}) rotate(90)" text-anchor="middle">'
-        "decode (tokens/s)</text>"
-    )
+    parts.append(axis_title(LEFT + inner_w / 2, HEIGHT - 6, "chunk index"))
+    parts.append(axis_title(12, TOP + inner_h / 2, "inter-chunk latency (ms)", -90))
+    parts.append(axis_title(WIDTH - 8, TOP + inner_h / 2, "decode (tokens/s)", 90))
     ttft = "TTFT –" if plot.ttft_ms is None else f"TTFT {plot.ttft_ms:.1f} ms"
     parts.append(f'<text x="{WIDTH - RIGHT}" y="16" text-anchor="end" font-size="12">{ttft}</text>')
     legend = [("inter-chunk gap", GAP_COLOR), ("decode tok/s (running)", RATE_COLOR)]

@@ -61,6 +61,9 @@ def ansi_legend(scale: GapScale) -> str:
 class TextView:
     """Prints new text as it arrives, then the summary line; needs nothing but a stream."""
 
+    #: Text draws no chart, so the live run builds no chart points for it.
+    plot = False
+
     def __init__(self, stream: Optional[TextIO] = None, color_gaps: bool = False) -> None:
         self._stream = stream
         self._printed = 0

@@ -1,21 +1,56 @@
 """The `%xybrid` subcommand registry: one place that declares, documents and dispatches each subcommand.
 
-A subcommand is a method decorated with `@subcommand(name, summary, *options)`.
-The registry builds its argparse parser (errors become one-line `UsageError`s),
-lists it in `%xybrid help`, and writes the full usage into `%xybrid?`.
+A subcommand is a function decorated with `@subcommand(name, summary, *options)`
+in one of the `*_commands` modules; it takes the magics object (`Context`) and the
+parsed options. The registry builds its argparse parser (errors become one-line
+`UsageError`s), lists it in `%xybrid help`, and writes the full usage into `%xybrid?`.
+`user_errors` turns a user-fixable error into one line; a bug keeps its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Optional, Protocol
 
 from IPython.core.error import UsageError
 
-Handler = Callable[[Any, argparse.Namespace], Any]
+from ..errors import XybridError
+from ..session import Session
+
+
+class Context(Protocol):
+    """What a subcommand gets: the magics' session and shell, and a way to keep a result in the user's namespace."""
+
+    session: Session
+    shell: Any
+
+    def keep(self, value: Any, name: str, also: Optional[str] = None) -> None: ...
+
+
+Handler = Callable[[Context, argparse.Namespace], Any]
+
+
+def user_errors(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Show a user-fixable error (`XybridError`) as one line; anything else is a bug and keeps its traceback."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except XybridError as exc:
+            raise UsageError(f"{type(exc).__name__}: {exc}") from None
+
+    return wrapper
+
+
+def check_out_name(name: Optional[str]) -> None:
+    """A one-line error unless `-o NAME` names a Python variable (or is absent)."""
+    if name is not None and not name.isidentifier():
+        raise UsageError(f"-o needs a Python variable name, got {name!r}")
 
 
 @dataclass(frozen=True)
@@ -64,9 +99,9 @@ class Subcommand:
     parser: argparse.ArgumentParser
     handler: Handler
 
-    def run(self, owner: Any, line: str) -> Any:
-        """Parse `line` and call the handler on `owner` (the magics object)."""
-        return self.handler(owner, parse_line(self.parser, line))
+    def run(self, context: Context, line: str) -> Any:
+        """Parse `line` and call the handler with the magics object."""
+        return self.handler(context, parse_line(self.parser, line))
 
     def usage(self) -> str:
         """The full usage and option help, plain text."""
@@ -77,7 +112,7 @@ REGISTRY: dict[str, Subcommand] = {}
 
 
 def subcommand(name: str, summary: str, *options: Option) -> Callable[[Handler], Handler]:
-    """Register the decorated method as `%xybrid NAME`."""
+    """Register the decorated function as `%xybrid NAME`."""
 
     def register(handler: Handler) -> Handler:
         REGISTRY[name] = Subcommand(name, summary, build_parser(f"%xybrid {name}", summary, options), handler)

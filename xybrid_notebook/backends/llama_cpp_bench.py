@@ -1,4 +1,4 @@
-"""llama-bench's pp and tg tests through llama.cpp's C API (llama-cpp-python's low-level binding).
+"""llama-bench's pp and tg tests through llama.cpp's C API (llama-cpp-python's low-level binding), with their checks.
 
 The loops follow llama.cpp's `tools/llama-bench/llama-bench.cpp` of the version
 llama-cpp-python vendors:
@@ -6,13 +6,15 @@ llama-cpp-python vendors:
 - the context is sized `n_prompt + n_gen + depth` with the sweep's `n_batch`,
   `n_ubatch`, flash attention and KV-cache types;
 - `depth` synthetic tokens are decoded into the KV cache before a test, untimed;
-- pp (`fill`) decodes `n_prompt` synthetic tokens in batches of `n_batch`
+- pp (`test_prompt`) decodes `n_prompt` synthetic tokens in batches of `n_batch`
   (BOS first when the vocabulary adds one) and synchronizes;
-- tg (`generate`) decodes `n_gen` tokens one at a time, each fed back without a
+- tg (`test_gen`) decodes `n_gen` tokens one at a time, each fed back without a
   sampler (a random token), synchronizing after each.
 
 Nothing here reads a clock: the caller passes `stamp`, the core clock's hook
 (`metrics.ChunkClock.stamp`), which is called the moment each step finishes.
+`check_kv_type` checks a KV-cache type before anything loads, and `probed_settings`
+asks the engine probe which settings are safe on this machine.
 """
 
 from __future__ import annotations
@@ -23,15 +25,31 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from ..errors import GenerationError, InvalidInput, InvalidModelFile
+from ..errors import InvalidInput, InvalidModelFile
+from ..run_errors import GenerationError
 from ..types import GenerationConfig
-from .llama_cpp import import_llama_cpp
+from .llama_cpp import import_llama_cpp, llama_cpp_probe_plan
 from .native_output import captured_native_output
+from .probe import prove_engine
 
 #: KV-cache types llama-bench accepts (`-ctk` / `-ctv`), by their ggml names.
 KV_TYPES = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1")
 #: Flash attention: None lets llama.cpp choose (llama-bench's default `auto`).
 FlashAttn = Optional[bool]
+#: llama.h's `llama_flash_attn_type` (what llama-bench's JSON reports too): auto -1, disabled 0, enabled 1.
+FLASH_ATTN_TYPES: dict[FlashAttn, int] = {None: -1, False: 0, True: 1}
+
+
+def check_kv_type(name: object, parameter: str = "type_k") -> str:
+    """`name` if llama-bench accepts it as a KV-cache type, else one line naming `parameter` and the choices."""
+    if name not in KV_TYPES:
+        raise InvalidInput(f"{parameter}: unknown KV cache type {name!r}: choose one of {', '.join(KV_TYPES)}")
+    return str(name)
+
+
+def probed_settings(model_path: Path) -> dict[str, Any]:
+    """The llama.cpp settings the engine probe proved safe on this machine for this model (cached per machine)."""
+    return dict(prove_engine(llama_cpp_probe_plan(), model_path).settings)
 
 
 @dataclass(frozen=True)
@@ -48,16 +66,7 @@ class ContextShape:
 
 def ggml_type(llama_cpp: Any, name: str) -> int:
     """`GGML_TYPE_<NAME>` for a KV-cache type name, or `InvalidInput` listing the known ones."""
-    if name not in KV_TYPES:
-        raise InvalidInput(f"unknown KV cache type {name!r}: choose one of {', '.join(KV_TYPES)}")
-    return int(getattr(llama_cpp, f"GGML_TYPE_{name.upper()}"))
-
-
-def flash_attn_type(llama_cpp: Any, value: FlashAttn) -> int:
-    """llama.cpp's flash-attention enum for on / off / auto (None)."""
-    if value is None:
-        return int(llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO)
-    return int(llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if value else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED)
+    return int(getattr(llama_cpp, f"GGML_TYPE_{check_kv_type(name).upper()}"))
 
 
 class LlamaBenchEngine:
@@ -93,7 +102,7 @@ class LlamaBenchEngine:
             params.n_threads = params.n_threads_batch = threads
             params.type_k = ggml_type(self.lib, shape.type_k)
             params.type_v = ggml_type(self.lib, shape.type_v)
-            params.flash_attn_type = flash_attn_type(self.lib, shape.flash_attn)
+            params.flash_attn_type = FLASH_ATTN_TYPES[shape.flash_attn]
             params.no_perf = True
             with captured_native_output("llama.cpp") as log:
                 ctx = self.lib.llama_init_from_model(self.model, params)
@@ -109,7 +118,7 @@ class LlamaBenchEngine:
         self.lib.llama_memory_clear(self.lib.llama_get_memory(self.ctx), False)
 
     # -- the tests ---------------------------------------------------------------------------
-    def fill(self, n_tokens: int) -> None:
+    def test_prompt(self, n_tokens: int) -> None:
         """llama-bench's `test_prompt`: decode `n_tokens` synthetic tokens in batches of `n_batch`."""
         assert self.shape is not None
         lib, tokens, n_batch, done = self.lib, self._tokens, self.shape.n_batch, 0
@@ -122,7 +131,7 @@ class LlamaBenchEngine:
             done += count
         lib.llama_synchronize(self.ctx)
 
-    def generate(self, n_gen: int, stamp: Callable[[int], Any]) -> None:
+    def test_gen(self, n_gen: int, stamp: Callable[[int], Any]) -> None:
         """llama-bench's `test_gen`: decode `n_gen` tokens one by one, no sampler; `stamp(1)` after each."""
         lib, token = self.lib, (self.lib.llama_token * 1)()
         token[0] = self.bos if self.bos is not None else self._random_token()

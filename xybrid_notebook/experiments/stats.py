@@ -1,4 +1,4 @@
-"""Summary statistics of repeated measurements: mean, sample SD, Student's t 95 % CI, paired differences.
+"""Statistics of repeated measurements: mean, sample SD, Student's t 95 % CI, paired differences.
 
 Definitions (docs/metrics.md, "Sweep and comparison figures"): the SD is the
 sample standard deviation (n - 1); the CI95 is the half-width of the 95 %

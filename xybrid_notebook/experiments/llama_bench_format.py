@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any, Optional
 
-from .sweep import ConfigResult, _is_llama
-from .sweep_stats import summarize
-
-_KV_NAMES = {"flash_attn": {None: -1, False: 0, True: 1}}  # llama.cpp's enum: auto -1, disabled 0, enabled 1
+from ..backends.llama_cpp_bench import FLASH_ATTN_TYPES
+from .measures import ConfigResult
+from .params import flash_attn_label
+from .stats import summarize
 
 
 def _tests(result: ConfigResult) -> list[tuple[str, int, list[float]]]:
@@ -41,13 +41,13 @@ def llama_bench_json(results: Sequence[ConfigResult]) -> str:
             objects.append(
                 {
                     "model_filename": str(c.model) if c.model is not None else c.model_label,
-                    "backends": "CPU" if _is_llama(c.backend) else c.backend_label,
+                    "backends": "CPU" if c.runs_llama_bench else c.backend_label,
                     "n_batch": c.n_batch,
                     "n_ubatch": c.n_ubatch,
                     "n_threads": r.threads_used,
                     "type_k": c.type_k,
                     "type_v": c.type_v,
-                    "flash_attn": _KV_NAMES["flash_attn"][c.flash_attn],
+                    "flash_attn": FLASH_ATTN_TYPES[c.flash_attn],
                     "n_prompt": tokens if kind == "pp" else 0,
                     "n_gen": tokens if kind == "tg" else 0,
                     "n_depth": c.depth,
@@ -64,13 +64,7 @@ def llama_bench_json(results: Sequence[ConfigResult]) -> str:
 
 
 def _value(result: ConfigResult, name: str) -> Any:
-    if name == "threads":
-        return result.threads_used
-    if name == "flash_attn":
-        return {None: "auto", False: "0", True: "1"}[result.config.flash_attn]
-    if name in ("backend", "model"):
-        return getattr(result.config, f"{name}_label")
-    return getattr(result.config, name)
+    return flash_attn_label(result.config.flash_attn) if name == "flash_attn" else result.value(name)
 
 
 def llama_bench_markdown(results: Sequence[ConfigResult], swept: Optional[Sequence[str]] = None) -> str:

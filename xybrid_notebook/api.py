@@ -1,0 +1,164 @@
+"""The Python API: what the magics do, from plain Python or a notebook, with or without the live views.
+
+- `generate(prompt, live=None, **options)` runs one generation on the current
+  session and returns what `%%generate` stores (a cancelled run's partial output too);
+- `sweep(...)` and `compare(a, b, ...)` run the experiments with their live view;
+- `history()` gives the session's runs as a DataFrame; `current_session()` the session
+  itself (load, configure, route, chat, export: see `Session`).
+
+`live=None` shows the widgets in a Jupyter kernel that can show them and prints text
+elsewhere; `live=True` asks for widgets, `live=False` for text (`generate`) or nothing
+(`sweep`, `compare`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Optional
+
+from .errors import InvalidInput
+from .experiments import CompareResult, SweepResult
+from .experiments import compare as run_compare
+from .experiments import sweep as run_sweep
+from .export import history_frame
+from .live import LiveRun, RunView, output_plot_data
+from .metrics import ChunkClock
+from .run_errors import GenerationCancelled
+from .session import RunMode, Session, check_mode, current_session
+from .shell import running_shell
+from .types import GenerationOutput
+from .widgets import widgets_wanted
+
+
+def _widgets(live: Optional[bool]) -> bool:
+    return widgets_wanted(running_shell()) if live is None else live
+
+
+# -- one run ---------------------------------------------------------------------------------------
+def generate(
+    prompt: str,
+    *,
+    live: Optional[bool] = None,
+    mode: RunMode = "single",
+    system: Optional[str] = None,
+    plot: bool = True,
+    compare_last: bool = False,
+    color_gaps: bool = False,
+    session: Optional[Session] = None,
+    on_notice: Callable[[str], Any] = print,
+    **settings: Any,
+) -> GenerationOutput:
+    """Stream one generation of `prompt` into the run view (widgets) or as text, and return its output.
+
+    `mode`: "single" (one chat turn), "chat" (continue the session's conversation) or
+    "raw" (the text as it is). `settings` override the session's generation defaults
+    (`max_tokens`, `temperature`, `top_p`, `top_k`, `min_p`, `repeat_penalty`, `seed`,
+    `stop`). A bad value raises `InvalidInput` before anything is shown. Stop or an
+    interrupt ends the run and returns what it produced, marked "cancelled".
+    """
+    session = session or current_session()
+    if not prompt or not prompt.strip():
+        raise InvalidInput("the prompt is empty: give the text to send")
+    check_mode(mode)
+    backend = session.require_backend()
+    config = session.run_config(**settings)
+    if mode == "chat":
+        notice = session.set_chat_system(system)
+        system = None
+        if notice:
+            on_notice(notice)
+    view = _run_view(session, _widgets(live), plot, compare_last, color_gaps)
+    clock = ChunkClock()
+    live_run = LiveRun(view, clock, plot=view.plot)
+    view.start(f"{backend.model_id()} · {backend.label()} · {mode}")
+    runs_before = len(session.history)
+    try:
+        output = session.generate(
+            prompt, mode=mode, system=system, on_token=live_run.on_token, clock=clock, config=config
+        )
+    except GenerationCancelled as exc:
+        live_run.finish(exc.partial)
+        return exc.partial
+    except KeyboardInterrupt:
+        live_run.abandon("cancelled before the generation started")
+        raise
+    except BaseException as exc:
+        # Show how far the run got; the error itself goes on: one line if the user can fix it, else a traceback.
+        if len(session.history) > runs_before:
+            live_run.finish(session.history[-1].output)
+        else:
+            live_run.abandon(f"no output: {type(exc).__name__}")
+        raise
+    live_run.finish(output)
+    return output
+
+
+def _run_view(session: Session, widgets: bool, plot: bool, compare_last: bool, color_gaps: bool) -> RunView:
+    """The widget run view, shown now, or the text view."""
+    if not widgets:
+        from .widgets.text_view import TextView
+
+        return TextView(color_gaps=color_gaps)
+    from .widgets.run_view import WidgetView
+
+    last = session.last_output
+    previous = output_plot_data(last) if compare_last and last is not None and last.emitted_chunks >= 2 else None
+    view = WidgetView(plot=plot, previous=previous, color_gaps=color_gaps)
+    view.display()
+    return view
+
+
+# -- experiments -----------------------------------------------------------------------------------
+def sweep(*, live: Optional[bool] = None, repetitions: int = 5, warmup: int = 1, **params: Any) -> SweepResult:
+    """Run every combination of the sweep parameters (see `experiments.designs.sweep`), live in a notebook.
+
+    `live` shows the progress bar, chart and table while it runs (default: in a Jupyter
+    kernel with widgets). Bad values raise `InvalidInput` before anything runs.
+    """
+    view = _experiment_view("sweep", live)
+    return with_view(run_sweep, view, {**params, "repetitions": repetitions, "warmup": warmup})
+
+
+def compare(
+    a: Any, b: Any, *, live: Optional[bool] = None, repetitions: int = 5, warmup: int = 1, **params: Any
+) -> CompareResult:
+    """Paired A/B in interleaved repetitions (see `experiments.designs.compare`); `live` as for `sweep`."""
+    view = _experiment_view("compare", live)
+    return with_view(run_compare, view, {**params, "a": a, "b": b, "repetitions": repetitions, "warmup": warmup})
+
+
+def _experiment_view(title: str, live: Optional[bool]) -> Any:
+    if not _widgets(live):
+        return None
+    from .widgets.experiment_view import ExperimentView
+
+    return ExperimentView(title)
+
+
+def with_view(run: Callable[..., Any], view: Any, kwargs: dict[str, Any]) -> Any:
+    """`run(**kwargs)` with `view` fed its progress (beside any `on_progress` of the caller's), and
+    ended whatever happens: finished with the result, or abandoned when the run raises."""
+    if view is None:
+        return run(**kwargs)
+    theirs = kwargs.get("on_progress")
+
+    def both(progress: Any) -> None:
+        view.on_progress(progress)
+        if theirs is not None:
+            theirs(progress)
+
+    try:
+        result = run(**{**kwargs, "on_progress": both})
+    except BaseException as exc:
+        view.abandon(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+        raise
+    view.finish(result)
+    return result
+
+
+def history() -> Any:
+    """The current session's runs as a pandas DataFrame (one row per run, the CSV export's columns)."""
+    return history_frame(current_session().history)
+
+
+__all__ = ["compare", "current_session", "generate", "history", "sweep", "with_view"]
