@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 
 import pytest
 
 from xybrid_notebook import ChatMessage, GenerationConfig, create_backend
 from xybrid_notebook.backends.remote import RemoteBackend, RemoteSpec, parse_event_data
-from xybrid_notebook.errors import GenerationError, InvalidInput, ModelNotFound
+from xybrid_notebook.errors import InvalidInput, ModelNotFound
+from xybrid_notebook.run_errors import GenerationError
 from xybrid_notebook.session import Session
 
 from .conftest import MODEL_NAME, FakeServer, chunk, free_port, sse
@@ -30,8 +32,8 @@ def test_streams_from_a_real_server_timed_like_a_local_engine(llama_server: str,
     chunks = []
     out = backend.generate_raw_streaming("The history of the bicycle began", GREEDY, chunks.append)
     assert out.emitted_chunks == len(chunks) >= 10 and out.tokens_generated == 16
-    assert out.finish_reason == "length" and out.execution_provider == "remote"
-    assert out.backend == "llama-cpp-python-server" and out.model_id == MODEL_NAME
+    assert out.finish_reason == "length" and out.execution_provider == "llama-cpp-python-server"
+    assert out.backend == "remote" and out.model_id == MODEL_NAME
     assert 0 < out.ttft_ms < out.generation_time_ms and out.decode_tps > 0
     # the same engine locally, greedy, from an empty cache: the same text
     smollm2_llama.reset_cache()
@@ -102,7 +104,7 @@ def test_server_figures_become_engine_figures(fake_server: FakeServer) -> None:
     out = backend.generate_raw("Hi", GREEDY)
     assert (out.text, out.tokens_generated, out.prompt_tokens, out.prompt_cached_tokens) == ("Hello", 2, 12, 8)
     assert out.engine_decode_tps == 55.5 and out.engine_prefill_tps == 900.5
-    assert backend.wire_label() == "llama.cpp-server"
+    assert backend.execution_provider() == "llama-server"
     body = fake_server.requests[-1]["body"]
     assert body["stream"] and body["stream_options"] == {"include_usage": True} and body["prompt"] == "Hi"
 
@@ -148,6 +150,31 @@ def test_stream_cut_in_the_middle_keeps_partial_text(fake_server: FakeServer) ->
         remote(fake_server.url).generate_raw("Hi", GREEDY)
     partial = info.value.partial
     assert partial.text == "one two " and partial.finish_reason == "error" and partial.emitted_chunks == 2
+
+
+def test_a_connection_the_server_closed_after_its_last_stream_is_not_a_failed_run(fake_server: FakeServer) -> None:
+    """As llama-server does: it says keep-alive, then drops the connection when the next request comes on it."""
+
+    def answer_once_per_connection(handler) -> None:
+        if getattr(handler, "answered", False):
+            handler.close_connection = True
+            handler.connection.shutdown(socket.SHUT_RDWR)  # read the request, send nothing
+            return
+        handler.answered = True
+        sse(handler, [chunk("ok", "stop"), "[DONE]"])
+
+    fake_server.behaviour = answer_once_per_connection
+    backend = remote(fake_server.url)
+    outputs = [backend.generate_raw("Hi", GREEDY) for _ in range(20)]
+    assert [out.text for out in outputs] == ["ok"] * 20
+    assert len(fake_server.requests) > 20 + 1  # models, 20 runs, and the stale connections met on the way
+
+
+def test_a_cut_after_the_first_byte_is_not_retried(fake_server: FakeServer) -> None:
+    fake_server.behaviour = lambda h: sse(h, [chunk("one ")], close_early=True)
+    with pytest.raises(GenerationError, match="cut|ended before"):
+        remote(fake_server.url).generate_raw("Hi", GREEDY)
+    assert sum(r["path"].endswith("/completions") for r in fake_server.requests) == 1
 
 
 def test_malformed_sse_is_an_error_naming_the_line(fake_server: FakeServer) -> None:

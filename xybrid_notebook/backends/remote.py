@@ -14,8 +14,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from ..errors import BackendUnavailable, GenerationError, InvalidInput, ModelNotFound
+from ..errors import BackendUnavailable, InvalidInput, ModelNotFound
 from ..metrics import EngineReport
+from ..run_errors import GenerationError
 from ..types import GenerationConfig
 from .base import EngineChunk, LlmBackend, Prompt, Requirement
 
@@ -151,7 +152,7 @@ def _piece(choice: dict[str, Any]) -> str:
 class RemoteBackend(LlmBackend[RemoteSpec]):
     """An OpenAI-compatible HTTP endpoint, measured exactly like a local engine."""
 
-    name = "openai-compatible"
+    name = "remote"
     target = "remote"
     requires = (Requirement("httpx", "pip install httpx"),)
 
@@ -200,10 +201,10 @@ class RemoteBackend(LlmBackend[RemoteSpec]):
         if "vllm" in owners:
             return "vllm"
         if "llamacpp" in owners:
-            return "llama.cpp-server"
+            return "llama-server"
         if "me" in owners and "uvicorn" in response.headers.get("server", ""):
             return "llama-cpp-python-server"
-        return "openai-compatible"
+        return "remote"
 
     def _unload(self) -> None:
         if self._client is not None:
@@ -220,12 +221,8 @@ class RemoteBackend(LlmBackend[RemoteSpec]):
         return self._source.url if self._source else ""
 
     def execution_provider(self) -> str:
-        """ "remote"."""
-        return "remote"
-
-    def wire_label(self) -> Optional[str]:
-        """The server kind when it can tell (vllm, llama.cpp-server, ...), else "openai-compatible"."""
-        return self._server_kind or "openai-compatible"
+        """The server kind when it can tell ("vllm", "llama-server", "llama-cpp-python-server"), else "remote"."""
+        return self._server_kind or "remote"
 
     # -- generation --------------------------------------------------------------------------
     def _prepare(self, prompt: Prompt, config: GenerationConfig) -> tuple[str, dict[str, Any]]:
@@ -258,12 +255,22 @@ class RemoteBackend(LlmBackend[RemoteSpec]):
         assert self._source is not None and self._client is not None
         url = f"{self._source.url}/{path}"
         report.finish_reason = "stop"
-        try:
-            with self._client.stream("POST", url, json=body, headers=self._source.headers()) as response:
-                _check_status(response, self._source.url)
-                yield from self._events(response, report)
-        except httpx.HTTPError as exc:
-            raise _transport_error(exc, self._source.url, self._source.timeout_s) from None
+        for attempt in (1, 2):
+            answered = False
+            try:
+                with self._client.stream("POST", url, json=body, headers=self._source.headers()) as response:
+                    answered = True
+                    _check_status(response, self._source.url)
+                    yield from self._events(response, report)
+                return
+            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+                # A pooled connection the server had closed after its last stream (llama-server does, though it
+                # says keep-alive) fails before any byte of the answer: nothing was generated, so once more on a
+                # fresh connection is safe. After the first byte, a cut is the run's error.
+                if answered or attempt == 2:
+                    raise _transport_error(exc, self._source.url, self._source.timeout_s) from None
+            except httpx.HTTPError as exc:
+                raise _transport_error(exc, self._source.url, self._source.timeout_s) from None
 
     def _events(self, response: Any, report: EngineReport) -> Iterator[EngineChunk]:
         """Chunks from the server-sent events of one response (framing by httpx-sse)."""
