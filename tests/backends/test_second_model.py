@@ -83,6 +83,25 @@ def test_smollm2_same_greedy_raw_continuation_streamed_on_both_engines(
     assert on_llama.text.lstrip() == on_mistral.text.lstrip() != ""
 
 
+def test_a_character_cut_by_max_tokens_is_dropped_on_both_engines(
+    smollm2_llama: LlmBackend, smollm2_mistral: LlmBackend
+) -> None:
+    """With SmolLM2 each of these Japanese characters takes two tokens, so 48 tokens end inside one.
+
+    mistral.rs alone used to end such a text with U+FFFD; now both engines drop the cut character,
+    and 48 tokens show the same text as 47."""
+    prompt = [ChatMessage.user("Translate to Japanese and add a wave emoji: good morning, sea.")]
+    smollm2_llama.reset_cache()
+    for backend in (smollm2_llama, smollm2_mistral):
+        streamed: list = []
+        cut = backend.generate_streaming(prompt, GenerationConfig(max_tokens=48, temperature=0), streamed.append)
+        whole = backend.generate(prompt, GenerationConfig(max_tokens=47, temperature=0))
+        assert cut.finish_reason == "length" and cut.tokens_generated == 48
+        assert "\ufffd" not in cut.text and cut.text == "".join(c.token for c in streamed)
+        if backend is smollm2_mistral:
+            assert cut.text == whole.text
+
+
 def test_counting_tokens_needs_a_loaded_model_and_real_text(smollm2_llama: LlmBackend) -> None:
     from xybrid_notebook import create_backend
     from xybrid_notebook.errors import InvalidInput, ModelNotLoaded

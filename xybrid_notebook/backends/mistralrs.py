@@ -26,6 +26,7 @@ from .gguf_file import GgufFileBackend
 from .native_output import captured_native_output, release_native_memory
 from .probe import ProbePlan, ProbeStep
 
+REPLACEMENT_CHARACTER = "\ufffd"
 _FINISH_REASONS = {"stop": "stop", "length": "length", "eos": "stop", "canceled": "cancelled"}
 
 
@@ -179,6 +180,7 @@ class MistralRsBackend(GgufFileBackend):
     def _stream(self, prepared: Any, config: GenerationConfig, report: EngineReport) -> Iterator[EngineChunk]:
         request, report.prompt_tokens = prepared
         chunks = self._runner.send_chat_completion_request(request)
+        held, held_tokens = "", 0  # trailing U+FFFD, kept back until text follows it
         try:
             for response in chunks:
                 if response.usage is not None:
@@ -192,7 +194,15 @@ class MistralRsBackend(GgufFileBackend):
                 if text:
                     if response.usage is None:
                         report.tokens_generated += 1
-                    yield EngineChunk(text, 1, None, report.finish_reason if choice.finish_reason else None)
+                    # mistral.rs writes a character that max_tokens cut in two as U+FFFD; llama.cpp holds the
+                    # partial bytes back. So a trailing U+FFFD waits: text after it shows it, the end drops it.
+                    text, held_tokens = held + text, held_tokens + 1
+                    shown = text.rstrip(REPLACEMENT_CHARACTER)
+                    held = text[len(shown) :]
+                    if shown:
+                        finish = report.finish_reason if choice.finish_reason else None
+                        yield EngineChunk(shown, held_tokens, None, finish)
+                        held_tokens = 0
         finally:
             del chunks  # dropping the stream closes its channel: the engine stops the sequence
 

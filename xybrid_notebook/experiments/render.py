@@ -135,7 +135,8 @@ def table_html(rows: Sequence[Row], columns: Sequence[str]) -> str:
     """Rows as an HTML table: numbers to three significant digits, a missing value as "–"."""
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     body = "".join("<tr>" + "".join(f"<td>{_cell(row.get(c))}</td>" for c in columns) + "</tr>" for row in rows)
-    return f'<table class="xybrid-table"><thead><tr style="text-align:right">{head}</tr></thead><tbody>{body}</tbody></table>'
+    thead = f'<thead><tr style="text-align:right">{head}</tr></thead>'
+    return f'<table class="xybrid-table">{thead}<tbody>{body}</tbody></table>'
 
 
 def _cell(value: Any) -> str:
