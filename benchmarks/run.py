@@ -20,6 +20,8 @@ from benchmarks.browser import rows as browser_rows
 from benchmarks.common import machine
 from benchmarks.core_cost import bytes_per_chunk, per_chunk_cost
 from benchmarks.engine_settings import engine_settings_cost
+from benchmarks.first_run import first_run
+from benchmarks.first_run import rows as first_run_rows
 from benchmarks.memory import rss_over_generations
 from benchmarks.overhead import llama_overhead, mistral_overhead
 from benchmarks.side_by_side import side_by_side
@@ -128,6 +130,8 @@ def table(results: dict[str, Any]) -> str:
         )
     if "browser" in results:
         lines += browser_rows(results["browser"])
+    if "first_run" in results:
+        lines += first_run_rows(results["first_run"])
     lines += token_budget_rows(results["token_budget"]) + engine_settings_rows(results["engine_settings"])
     return "\n".join(lines)
 
@@ -176,6 +180,7 @@ def main() -> int:
     results["rss"] = _step("RSS over 200 generations", rss_over_generations)
     results["side_by_side"] = _step("backends side by side", side_by_side)
     results["browser"] = _step("real browser: JupyterLab + headless Chromium", browser_overhead)
+    results["first_run"] = _step("the first run in a fresh JupyterLab page", first_run)
     results["token_budget"] = _step("where a decoded token's time goes", token_budget)
     results["engine_settings"] = _step("llama.cpp defaults vs the safe setting", engine_settings_cost)
     results["seconds"] = time.perf_counter() - started

@@ -106,6 +106,17 @@ def test_quickstart_streams_text_and_chart_live_then_leaves_the_static_form(page
     assert {s["mode"] for s in running if s["plot"]} == {"lines"}  # no markers while live
 
     page.wait_for_function("() => document.querySelectorAll('.xybrid-static').length >= 2", timeout=120_000)
+    # The fresh page was still evaluating plotly.js when Run All reached the first run: the run waited for it.
+    settle = lab.kernel_eval(
+        "01_quickstart.ipynb",
+        "(lambda l, r: {'pages': len(l.pages), 'ready': l.ready_at and l.ready_at.timestamp(), 'waits': l.waits,"
+        " 'start': r.started_at.timestamp()})(__import__('xybrid_notebook.widgets.plotly_loader', fromlist=['_'])"
+        "._LOADER, get_ipython().find_magic('xybrid').__self__.session.history[0])",
+    )
+    (_, first_outcome), *_ = settle["waits"]
+    assert settle["pages"] >= 1 and first_outcome in ("pages ready", "bound reached"), settle
+    if first_outcome == "pages ready":
+        assert settle["ready"] <= settle["start"], settle  # no prefill before the page's acknowledgement
     first = lab.kernel_eval(
         "01_quickstart.ipynb",
         "{k: getattr(r.output, k) for r in [get_ipython().find_magic('xybrid').__self__"

@@ -15,6 +15,7 @@ from typing import Any, Optional, TextIO
 
 from ..experiments import Progress
 from ..experiments.render import sweep_charts_html, sweep_table_html
+from .plotly_loader import settle_pages
 from .stop_button import StopButton
 
 
@@ -76,6 +77,7 @@ class ExperimentView:
         self.box = w.VBox([w.HBox([self.bar, self.label, self.stop]), self.charts, self.table])
         self._last = 0.0
         display(self.box)
+        settle_pages()  # no measuring while a page evaluates plotly.js
 
     def on_progress(self, progress: Progress) -> None:
         """Move the bar (throttled); redraw the chart and the table when a configuration finishes."""

@@ -4,15 +4,24 @@ Each plotly `FigureWidget` carries plotly's whole bundle in its state, sent with
 instance. Here one hidden widget per kernel sends the installed `plotly.min.js` as a
 binary buffer in a custom message: never in any widget's state, so never in a saved
 notebook or an exported HTML file. Its JavaScript evaluates it once per page and shares
-it as `globalThis.__xybrid.plotly`. A page that joins later (a reload) asks again; the
-kernel answers when it is idle. The loader's module also upgrades the static forms of
-finished runs already in the page (a reopened notebook), so their chunks link to their
-charts again once `%load_ext` has run.
+it as `globalThis.__xybrid.plotly`. A page that joins later (a reload) asks again.
+
+Evaluating plotly.js takes a page a few hundred milliseconds of CPU, on the cores the
+engine uses. So each page says when it starts ("loading") and when it has evaluated
+plotly.js ("ready"), and `settle_pages()`, called before a run starts, waits (at most
+`SETTLE_TIMEOUT_S`) until no page is still loading. The run's cell is busy then, so the
+kernel reads those messages through `kernel_pump`. Where no page has spoken within
+`HELLO_GRACE_S` of the loader's creation (nbconvert, nbclient: no browser) nothing waits.
+The loader's module also upgrades the static forms of finished runs already in the page
+(a reopened notebook), so their chunks link to their charts again once `%load_ext` has run.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import threading
+import time
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Optional
@@ -20,8 +29,11 @@ from typing import Any, Optional
 import anywidget
 
 from .esm import compact_esm, page_module
+from .kernel_pump import main_shell_pump
 
 _LOADER: Optional[PlotlyLoader] = None
+SETTLE_TIMEOUT_S = 3.0  # the most a run waits for pages still evaluating plotly.js
+HELLO_GRACE_S = 1.5  # after the loader's creation: a page that has not spoken by then is not there
 
 
 @lru_cache(maxsize=1)
@@ -36,11 +48,17 @@ def plotly_source() -> bytes:
 class PlotlyLoader(anywidget.AnyWidget):
     """Never displayed; sends plotly.js on creation and whenever a page asks for it."""
 
-    _esm = compact_esm(page_module("plotly_loader.js"))
+    _esm = compact_esm(page_module("stop_button.js", "run_view.js", "plotly_loader.js"))
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.sends = 0
+        self.created = time.monotonic()
+        self.loading: set[str] = set()  # pages that said "loading" and not yet "ready"
+        self.pages: set[str] = set()  # every page that has spoken
+        self.ready_at: Optional[datetime] = None  # when a page last said "ready"
+        self.waits: list[tuple[float, str]] = []  # each `settle_pages`: seconds waited, and why it stopped
+        self._changed = threading.Event()
         self.on_msg(self._on_request)
         self.send_source()
 
@@ -50,8 +68,59 @@ class PlotlyLoader(anywidget.AnyWidget):
         self.sends += 1
 
     def _on_request(self, _widget: Any, content: Any, _buffers: Any) -> None:
-        if isinstance(content, dict) and content.get("need") == "plotly":
+        if not isinstance(content, dict):
+            return
+        if content.get("need") == "plotly":
             self.send_source()
+        page, state = content.get("page"), content.get("state")
+        if isinstance(page, str) and state in ("loading", "ready"):
+            self.pages.add(page)
+            if state == "loading":
+                self.loading.add(page)
+            else:
+                self.loading.discard(page)
+                self.ready_at = datetime.now()
+            self._changed.set()
+
+    def _take(self, comm_id: Optional[str], data: dict[str, Any], buffers: list[Any]) -> bool:
+        """The pump's filter: this widget's custom messages are handled now; anything else waits for the cell."""
+        if self.comm is None or comm_id != self.comm.comm_id or data.get("method") != "custom":
+            return False
+        self._on_request(self, data.get("content"), buffers)
+        return True
+
+    def _settled(self, now: float) -> bool:
+        return not self.loading and (bool(self.pages) or now >= self.created + HELLO_GRACE_S)
+
+    def settle_pages(self, timeout_s: Optional[float] = None) -> float:
+        """Wait until no page is evaluating plotly.js, at most `timeout_s` (`SETTLE_TIMEOUT_S`); the seconds waited.
+
+        Returns at once where no page exists (past the hello grace) or the kernel's messages
+        cannot be read while a cell runs.
+        """
+        timeout_s = SETTLE_TIMEOUT_S if timeout_s is None else timeout_s
+        started, outcome = time.monotonic(), "messages unreadable here"
+        with main_shell_pump(self._take) as poll:
+            while poll is not None:
+                poll()
+                now = time.monotonic()
+                if self._settled(now):
+                    outcome = "pages ready" if self.pages else "no page"
+                    break
+                if now >= started + timeout_s:
+                    self.loading.clear()  # a page closed while loading never says "ready"
+                    outcome = "bound reached"
+                    break
+                self._changed.wait(0.01)
+                self._changed.clear()
+        waited = time.monotonic() - started
+        self.waits.append((waited, outcome))
+        return waited
+
+
+def settle_pages() -> float:
+    """Before a run: wait (bounded) until no page is still evaluating plotly.js; the seconds waited."""
+    return _LOADER.settle_pages() if _LOADER is not None and _LOADER.comm is not None else 0.0
 
 
 def ensure_plotly_loader() -> PlotlyLoader:

@@ -1,6 +1,8 @@
 // The browser side of one %%generate run: append-only text, a live lines-only plotly chart,
 // the stats row and Stop. Live data arrives as custom messages holding only what is new;
 // a model-level store keeps it, so a second view of the same output catches up from it.
+// This code comes once per page, in the plotly loader's module, as `runView`; each run's own
+// module (run_view_stub.js) only waits for it.
 
 const MAX_LIVE_POINTS = 20000; // the live chart keeps the newest points; the final chart has them all (capped)
 const CHART_DELAY_MS = 50; // redraw the chart once per flush (2.5 a second), just after its text went in
@@ -186,12 +188,14 @@ function liveChart(model, store, host) {
   };
 }
 
-export default {
-  initialize({ model }) {
+const runView = {
+  // `early`: the [msg, buffers] that reached the run's model before this code was in the page.
+  initialize({ model }, early = []) {
     installUpgrade();
     const id = model.get("run_id");
     const store = makeStore();
     STORES.set(id, store);
+    for (const [msg, buffers] of early) receive(store, msg, buffers);
     model.on("msg:custom", (msg, buffers) => receive(store, msg, buffers));
     return () => STORES.delete(id);
   },

@@ -7,10 +7,14 @@ page is not a Jupyter server page or the kernel id is unknown, the button hides 
 
 While the run streams, each flush is one custom message holding only what is new: the
 new chunks' texts, their timings (gap, offset, tokens) as a float64 binary buffer and the
-new chart points as a float32 one. The browser appends them (one span per chunk,
-`Plotly.extendTraces` on lines). At the end the output is
-replaced by the run's static form (`static_view`), which needs no kernel; the widget
-is then closed, so nothing of it needs to be kept.
+new chart points as a float32 one. The browser appends them (one span per chunk; the
+chart's lines move with `Plotly.animate`). At the end the output is replaced by the
+run's static form (`static_view`), which needs no kernel; the widget is then closed, so
+nothing of it needs to be kept.
+
+What each run costs the page is kept small: the view's code comes once per page with the
+plotly loader (a run's own module is a few hundred bytes that wait for it), and every run
+shares one `Layout`, so a run is one comm.
 """
 
 from __future__ import annotations
@@ -21,13 +25,14 @@ import uuid
 from typing import Any, Optional
 
 import anywidget
+import ipywidgets
 import numpy as np
 import traitlets
 
 from ..live import LiveDelta, PlotData
 from ..types import GenerationOutput
-from .esm import compact_esm, page_module
-from .plotly_loader import ensure_plotly_loader
+from .esm import compact_esm, widget_module
+from .plotly_loader import ensure_plotly_loader, settle_pages
 from .static_view import static_html, summary_text
 from .stats import stats_items
 
@@ -50,10 +55,21 @@ def current_kernel_id() -> Optional[str]:
     return match.group(1) if match else None
 
 
+_LAYOUT: Optional[ipywidgets.Layout] = None
+
+
+def shared_layout() -> ipywidgets.Layout:
+    """One `Layout` for every run view: a DOM widget needs one, and one per run would be a second comm per run."""
+    global _LAYOUT
+    if _LAYOUT is None or _LAYOUT.comm is None:
+        _LAYOUT = ipywidgets.Layout()
+    return _LAYOUT
+
+
 class RunWidget(anywidget.AnyWidget):
     """The browser side of one run; everything live arrives as custom messages."""
 
-    _esm = compact_esm(page_module("stop_button.js", "run_view.js"))
+    _esm = compact_esm(widget_module("run_view_stub.js"))  # the view's code comes once per page, with the loader
     run_id = traitlets.Unicode("").tag(sync=True)  # keys the browser's store of this run's deltas
     title = traitlets.Unicode("").tag(sync=True)
     kernel_id = traitlets.Unicode("").tag(sync=True)
@@ -69,8 +85,7 @@ class WidgetView:
     def __init__(self, plot: bool = True, previous: Optional[PlotData] = None, color_gaps: bool = False) -> None:
         self.plot, self.color_gaps = plot, color_gaps
         self.previous = previous if plot else None
-        if plot:
-            ensure_plotly_loader()
+        ensure_plotly_loader()  # it carries the view's code to the page, and plotly.js
         compare = b""
         if self.previous is not None:
             compare = np.column_stack([self.previous.index, self.previous.gap_ms]).astype("<f4").tobytes()
@@ -80,6 +95,7 @@ class WidgetView:
             compare=compare,
             color_gaps=color_gaps,
             kernel_id=current_kernel_id() or "",
+            layout=shared_layout(),
         )
         self.title = ""
         self.summary = "xybrid: waiting for the first token"
@@ -96,12 +112,14 @@ class WidgetView:
 
         Flushing stdout waits until the kernel's IOPub thread has sent everything queued
         before it (the widget's small state included), so that work does not compete
-        with the prompt's prefill for the CPU.
+        with the prompt's prefill for the CPU; and a page still evaluating plotly.js
+        (a fresh page's first run) is waited for, at most a few seconds.
         """
         from IPython.display import display
 
         self._handle = display(self.bundle(), raw=True, display_id=True)
         sys.stdout.flush()
+        settle_pages()
 
     # -- RunView -------------------------------------------------------------------------------
     def start(self, title: str) -> None:
@@ -153,6 +171,5 @@ class WidgetView:
         self._close()
 
     def _close(self) -> None:
-        """Close the widget and its layout child (left open, it would keep the page's view of the run)."""
-        self.widget.layout.close()
+        """Close the widget (its layout is every run's, and stays)."""
         self.widget.close()

@@ -1,5 +1,5 @@
 // The page-level state every xybrid module shares: one object on globalThis, made by whichever
-// module loads first (each widget's module is its own copy, so nothing is kept in a module's scope).
+// module loads first (the loader's and the Stop button's modules are separate copies of these parts).
 function shared() {
   const g = globalThis;
   if (!g.__xybrid) {
