@@ -4,8 +4,9 @@ Alternating rounds, in one kernel driven from one page, of
   (a) the backend alone with a no-op callback (run from a cell, nothing displayed),
   (b) `%%generate --no-plot`, (c) the full `%%generate`, (d) `%%generate --color-gaps` (the text
   shaded by gap while live),
-with llama.cpp on 2 threads and Gemma 3 270M (the issue's model), 200 greedy tokens, the KV cache reset
-before each run. Per variant: decode tok/s, TTFT, p99 inter-chunk gap, the browser's CPU (psutil over the
+with llama.cpp on 2 threads, 200 greedy tokens, the KV cache reset before each run, on Gemma 3 270M
+(the model the targets were set on) and SmolLM2 135M (about twice as fast, so the view's share of
+each token is larger). Per variant: decode tok/s, TTFT, p99 inter-chunk gap, the browser's CPU (psutil over the
 Chromium processes this benchmark started, between the start and the end of the call),
 and the bytes the page received on its kernel websocket. The page's heap is collected
 (DevTools `HeapProfiler.collectGarbage`) before each run: whether V8 happens to run a full
@@ -40,8 +41,9 @@ N_TOKENS, THREADS = 200, 2
 RESULT = "bench_result.json"
 SHOWN_FINAL = ("c_full", "d_color")  # the variants whose static form replaces a live view
 
-SETUP = f"""%load_ext xybrid_notebook
-%xybrid load gemma3-270m --threads {THREADS}
+MODELS = ("gemma3-270m", "smollm2-135m-instruct")
+SETUP = """%load_ext xybrid_notebook
+%xybrid load {model} --threads {threads}
 import time as _t, xybrid_notebook.live as _live
 _on_token = _live.LiveRun.on_token
 def _stamped(self, token, _wall=_t.time):  # when the last token reached the view (for 'final shown')
@@ -119,9 +121,10 @@ class CpuSampler:
         self._thread.join()
 
 
-def _notebook(root: Path) -> Path:
+def _notebook(root: Path, model: str) -> Path:
     path = root / "bench.ipynb"
-    cells = [nbformat.v4.new_code_cell(SETUP)] + [nbformat.v4.new_code_cell(code) for code in VARIANTS.values()]
+    setup = SETUP.format(model=model, threads=THREADS)
+    cells = [nbformat.v4.new_code_cell(setup)] + [nbformat.v4.new_code_cell(code) for code in VARIANTS.values()]
     notebook = nbformat.v4.new_notebook(cells=cells)
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
     nbformat.write(notebook, path)
@@ -188,12 +191,12 @@ def _demo_html_size() -> dict[str, Any]:
     }
 
 
-def browser_overhead(rounds: int = 5, demo: bool = True) -> dict[str, Any]:
+def browser_overhead(rounds: int = 5, demo: bool = True, model: str = MODELS[0]) -> dict[str, Any]:
     """The four variants alternated (one warm-up round), medians, and the size figures."""
     from playwright.sync_api import sync_playwright
 
     root = Path(tempfile.mkdtemp(prefix="xybrid-bench-"))
-    _notebook(root)
+    _notebook(root, model)
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in VARIANTS}
     received = [0]
     try:
@@ -239,6 +242,7 @@ def browser_overhead(rounds: int = 5, demo: bool = True) -> dict[str, Any]:
     finally:
         shutil.rmtree(root, ignore_errors=True)
     summary: dict[str, Any] = {
+        "model": model,
         "rounds": rounds,
         "tokens": N_TOKENS,
         "threads": THREADS,
@@ -295,8 +299,8 @@ def rows(r: dict[str, Any]) -> list[str]:
 
     a, b, c = r["a_backend"], r["b_no_plot"], r["c_full"]
     lines = [
-        f"7. real browser (JupyterLab + headless Chromium, llama.cpp {r['threads']} threads, {r['tokens']} greedy "
-        f"tokens, medians of {r['rounds']} alternating rounds)"
+        f"7. real browser (JupyterLab + headless Chromium, {r.get('model', MODELS[0])} on llama.cpp "
+        f"{r['threads']} threads, {r['tokens']} greedy tokens, medians of {r['rounds']} alternating rounds)"
     ]
     d = r["d_color"]
     for label, v in (
@@ -362,10 +366,16 @@ def rows(r: dict[str, Any]) -> list[str]:
     return lines
 
 
+def both_models(rounds: int = 5) -> dict[str, Any]:
+    """`browser_overhead` for each model of `MODELS` (the demo HTML measured once, with the first)."""
+    return {model: browser_overhead(rounds, demo=index == 0, model=model) for index, model in enumerate(MODELS)}
+
+
 if __name__ == "__main__":
     sys.path.insert(0, str(REPO))
-    outcome = browser_overhead(rounds=int(sys.argv[1]) if len(sys.argv) > 1 else 5)
+    outcome = both_models(rounds=int(sys.argv[1]) if len(sys.argv) > 1 else 5)
     out = REPO / "benchmarks" / "results" / "browser.json"
     out.write_text(json.dumps(outcome, indent=1, default=str))
-    print("\n".join(rows(outcome)))
+    for result in outcome.values():
+        print("\n".join(rows(result)))
     print(f"wrote {out}")

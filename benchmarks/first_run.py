@@ -17,7 +17,6 @@ import statistics
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -90,10 +89,8 @@ def _in_a_fresh_page(browser: Any, url: str, root: Path, index: int, wait: bool)
         time.sleep(0.3)
         return json.loads(result.read_text())
     finally:
+        page.evaluate("() => window.jupyterapp.serviceManager.sessions.shutdownAll()")  # its kernel too
         context.close()
-        for session in json.loads(urllib.request.urlopen(f"{url}/api/sessions", timeout=10).read()):
-            request = urllib.request.Request(f"{url}/api/sessions/{session['id']}", method="DELETE")
-            urllib.request.urlopen(request, timeout=30).read()
 
 
 def first_run(rounds: int = 3) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Any, Optional
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from benchmarks.browser import browser_overhead
+from benchmarks.browser import both_models
 from benchmarks.browser import rows as browser_rows
 from benchmarks.common import machine
 from benchmarks.core_cost import bytes_per_chunk, per_chunk_cost
@@ -129,7 +129,8 @@ def table(results: dict[str, Any]) -> str:
             f"{_f(row['engine_decode_tps']):>8} {_f(row['engine_prefill_tps']):>8}"
         )
     if "browser" in results:
-        lines += browser_rows(results["browser"])
+        for result in results["browser"].values():
+            lines += browser_rows(result)
     if "first_run" in results:
         lines += first_run_rows(results["first_run"])
     lines += token_budget_rows(results["token_budget"]) + engine_settings_rows(results["engine_settings"])
@@ -179,7 +180,7 @@ def main() -> int:
     results["mistral_overhead"] = _step("mistral.rs streaming overhead", mistral_overhead)
     results["rss"] = _step("RSS over 200 generations", rss_over_generations)
     results["side_by_side"] = _step("backends side by side", side_by_side)
-    results["browser"] = _step("real browser: JupyterLab + headless Chromium", browser_overhead)
+    results["browser"] = _step("real browser: JupyterLab + headless Chromium, both models", both_models)
     results["first_run"] = _step("the first run in a fresh JupyterLab page", first_run)
     results["token_budget"] = _step("where a decoded token's time goes", token_budget)
     results["engine_settings"] = _step("llama.cpp defaults vs the safe setting", engine_settings_cost)

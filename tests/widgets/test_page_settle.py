@@ -92,3 +92,21 @@ def test_a_page_that_never_says_ready_costs_at_most_the_bound(kernel) -> None:
     cell = kernel.execute("print(round(loader.settle_pages(timeout_s=1.0), 3), loader.waits[-1][1])")
     waited, rest = _outputs(kernel, cell).split(" ", 1)
     assert 1.0 <= float(waited) < 1.5 and rest.strip() == "bound reached"
+
+
+def test_a_run_waits_until_its_view_is_drawn_where_a_page_exists(kernel) -> None:
+    setup = kernel.execute(
+        "from xybrid_notebook.widgets.plotly_loader import ensure_plotly_loader\n"
+        "from xybrid_notebook.widgets.run_view import RunWidget\n"
+        "loader, view = ensure_plotly_loader(), RunWidget(run_id='r1')\n"
+        "print(loader.comm.comm_id, view.comm.comm_id)"
+    )
+    loader_id, view_id = _outputs(kernel, setup).split()
+    _page_says(kernel, loader_id, "p1", "ready")  # a page exists, plotly.js evaluated
+    _outputs(kernel, kernel.execute("assert loader.pages == {'p1'} and not loader.loading"))
+    waiting = kernel.execute("print(round(loader.settle_pages(view=view), 3), loader.waits[-1][1])")
+    time.sleep(0.5)
+    shown = {"method": "custom", "content": {"shown": True}}
+    kernel.shell_channel.send(kernel.session.msg("comm_msg", {"comm_id": view_id, "data": shown}))
+    waited, outcome = _outputs(kernel, waiting).split(" ", 1)
+    assert 0.4 <= float(waited) < 3.0 and outcome.strip() == "pages ready"

@@ -7,9 +7,10 @@ notebook or an exported HTML file. Its JavaScript evaluates it once per page and
 it as `globalThis.__xybrid.plotly`. A page that joins later (a reload) asks again.
 
 Evaluating plotly.js takes a page a few hundred milliseconds of CPU, on the cores the
-engine uses. So each page says when it starts ("loading") and when it has evaluated
-plotly.js ("ready"), and `settle_pages()`, called before a run starts, waits (at most
-`SETTLE_TIMEOUT_S`) until no page is still loading. The run's cell is busy then, so the
+engine uses, and so does drawing a page's first chart. So each page says when it starts
+("loading") and when it has evaluated plotly.js ("ready"), a run's view says when it is
+drawn ("shown"), and `settle_pages(view)`, called before a run starts, waits (at most
+`SETTLE_TIMEOUT_S`) until no page is still loading and the view is drawn. The run's cell is busy then, so the
 kernel reads those messages through `kernel_pump`. Where no page has spoken within
 `HELLO_GRACE_S` of the loader's creation (nbconvert, nbclient: no browser) nothing waits.
 The loader's module also upgrades the static forms of finished runs already in the page
@@ -82,29 +83,43 @@ class PlotlyLoader(anywidget.AnyWidget):
                 self.ready_at = datetime.now()
             self._changed.set()
 
-    def _take(self, comm_id: Optional[str], data: dict[str, Any], buffers: list[Any]) -> bool:
-        """The pump's filter: this widget's custom messages are handled now; anything else waits for the cell."""
-        if self.comm is None or comm_id != self.comm.comm_id or data.get("method") != "custom":
-            return False
-        self._on_request(self, data.get("content"), buffers)
-        return True
+    def _taker(self, view: Optional[anywidget.AnyWidget], shown: list[bool]) -> Any:
+        """The pump's filter: this widget's messages, and `view`'s "shown", are handled now; the rest waits."""
+        view_id = view.comm.comm_id if view is not None and view.comm is not None else None
+
+        def take(comm_id: Optional[str], data: dict[str, Any], buffers: list[Any]) -> bool:
+            if data.get("method") != "custom":
+                return False
+            content = data.get("content")
+            if view_id is not None and comm_id == view_id and isinstance(content, dict) and content.get("shown"):
+                shown.append(True)
+                self._changed.set()
+                return True
+            if self.comm is None or comm_id != self.comm.comm_id:
+                return False
+            self._on_request(self, content, buffers)
+            return True
+
+        return take
 
     def _settled(self, now: float) -> bool:
         return not self.loading and (bool(self.pages) or now >= self.created + HELLO_GRACE_S)
 
-    def settle_pages(self, timeout_s: Optional[float] = None) -> float:
-        """Wait until no page is evaluating plotly.js, at most `timeout_s` (`SETTLE_TIMEOUT_S`); the seconds waited.
+    def settle_pages(self, timeout_s: Optional[float] = None, view: Optional[anywidget.AnyWidget] = None) -> float:
+        """Wait until no page is evaluating plotly.js and, where pages exist, `view` is drawn in one; at most
+        `timeout_s` (`SETTLE_TIMEOUT_S`). The seconds waited.
 
         Returns at once where no page exists (past the hello grace) or the kernel's messages
         cannot be read while a cell runs.
         """
         timeout_s = SETTLE_TIMEOUT_S if timeout_s is None else timeout_s
         started, outcome = time.monotonic(), "messages unreadable here"
-        with main_shell_pump(self._take) as poll:
+        shown: list[bool] = []
+        with main_shell_pump(self._taker(view, shown)) as poll:
             while poll is not None:
                 poll()
                 now = time.monotonic()
-                if self._settled(now):
+                if self._settled(now) and (view is None or shown or not self.pages):
                     outcome = "pages ready" if self.pages else "no page"
                     break
                 if now >= started + timeout_s:
@@ -118,9 +133,9 @@ class PlotlyLoader(anywidget.AnyWidget):
         return waited
 
 
-def settle_pages() -> float:
-    """Before a run: wait (bounded) until no page is still evaluating plotly.js; the seconds waited."""
-    return _LOADER.settle_pages() if _LOADER is not None and _LOADER.comm is not None else 0.0
+def settle_pages(view: Optional[anywidget.AnyWidget] = None) -> float:
+    """Before a run: wait (bounded) until no page is evaluating plotly.js and `view` is drawn; the seconds waited."""
+    return _LOADER.settle_pages(view=view) if _LOADER is not None and _LOADER.comm is not None else 0.0
 
 
 def ensure_plotly_loader() -> PlotlyLoader:

@@ -165,13 +165,14 @@ function liveChart(model, store, host) {
     title = ttftTitle(store.ttft);
     Plotly.react(div, traces(), fullLayout(), CHART_CONFIG);
   };
-  shared().plotly.then((P) => {
+  const ready = shared().plotly.then((P) => {
     Plotly = P;
     div = el("div", { class: "xybrid-plot" });
     host.replaceChildren(div);
     start();
   });
   return {
+    ready, // the empty chart is drawn
     // A new attempt (a route fallback): draw what the store holds now, from scratch.
     reset() {
       Object.assign(top, { x: 64, y: previous ? previous.top : 0, y2: 0 });
@@ -243,6 +244,10 @@ const runView = {
     footer.append(stats, stopButton(model));
     box.append(footer);
     root.append(box);
+    // The kernel starts the run once its view is drawn (the first chart in a page costs plotly most).
+    const shown = () => setTimeout(() => model.send({ shown: true }), 0);
+    if (chart) chart.ready.then(shown);
+    else shown();
 
     const listener = (msg, fresh, points) => {
       const joinedLate = msg.start > 0 && store.missed && !note.isConnected;

@@ -112,14 +112,14 @@ class WidgetView:
 
         Flushing stdout waits until the kernel's IOPub thread has sent everything queued
         before it (the widget's small state included), so that work does not compete
-        with the prompt's prefill for the CPU; and a page still evaluating plotly.js
-        (a fresh page's first run) is waited for, at most a few seconds.
+        with the prompt's prefill for the CPU; and the run waits (at most a few seconds)
+        until no page is evaluating plotly.js and the view is drawn (its empty chart too).
         """
         from IPython.display import display
 
         self._handle = display(self.bundle(), raw=True, display_id=True)
         sys.stdout.flush()
-        settle_pages()
+        settle_pages(self.widget)
 
     # -- RunView -------------------------------------------------------------------------------
     def start(self, title: str) -> None:
