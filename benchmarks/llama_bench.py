@@ -1,6 +1,7 @@
 """Our sweep's pp/tg against llama.cpp's own llama-bench, built from the source llama-cpp-python vendors.
 
-    python -m benchmarks.llama_bench [--threads 1,2] [--n-prompt 512] [--n-gen 128] [--reps 5] [--rounds 2]
+    python -m benchmarks.llama_bench [--model NAME] [--threads 1,2] [--n-prompt 512] [--n-gen 128]
+                                     [--reps 5] [--rounds 2]
 
 llama-bench is found at `$XYBRID_LLAMA_BENCH`, else in the cache
 (`~/.cache/xybrid_notebook/llama-bench/<version>/`), else built there: the
@@ -29,6 +30,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from xybrid_notebook import resolve_model, sweep
+from xybrid_notebook.backends.llama_cpp_bench import probed_settings
 from xybrid_notebook.models import cache_dir
 
 
@@ -88,7 +90,13 @@ def find_llama_bench() -> Path:
 
 
 def run_llama_bench(binary: Path, model: Path, threads: int, n_prompt: int, n_gen: int, reps: int) -> dict[str, float]:
-    """llama-bench's mean t/s of its pp and tg tests (its own warm-up included)."""
+    """llama-bench's mean t/s of its pp and tg tests (its own warm-up included).
+
+    Where the engine probe turned llama.cpp's extra buffer types off (AMX that faults), llama-bench
+    runs with `--repack 0` too: its defaults would crash there, and both sides use the same weights.
+    """
+    settings = probed_settings(model)
+    repack = [] if settings.get("use_extra_bufts", True) else ["--repack", "0"]
     done = subprocess.run(
         [
             str(binary),
@@ -104,6 +112,7 @@ def run_llama_bench(binary: Path, model: Path, threads: int, n_prompt: int, n_ge
             str(reps),
             "-o",
             "json",
+            *repack,
         ],
         check=True,
         capture_output=True,
@@ -124,10 +133,10 @@ def run_ours(model: Path, threads: int, n_prompt: int, n_gen: int, reps: int) ->
 
 
 def compare_with_llama_bench(
-    threads: list[int], n_prompt: int, n_gen: int, reps: int, rounds: int
+    threads: list[int], n_prompt: int, n_gen: int, reps: int, rounds: int, model_name: str | None = None
 ) -> list[dict[str, Any]]:
     """Alternate llama-bench and our sweep, `rounds` times per thread count; means of the rounds."""
-    binary, model = find_llama_bench(), resolve_model()
+    binary, model = find_llama_bench(), resolve_model(model_name)
     rows = []
     for t in threads:
         theirs: dict[str, list[float]] = {"pp": [], "tg": []}
@@ -164,9 +173,10 @@ def main() -> None:
     parser.add_argument("--n-gen", type=int, default=128)
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--model", default=None, help="a catalog name or .gguf path (default: the default model)")
     args = parser.parse_args()
     rows = compare_with_llama_bench(
-        [int(t) for t in args.threads.split(",")], args.n_prompt, args.n_gen, args.reps, args.rounds
+        [int(t) for t in args.threads.split(",")], args.n_prompt, args.n_gen, args.reps, args.rounds, args.model
     )
     print(f"{'threads':>7}  {'test':>6}  {'llama-bench t/s':>15}  {'ours t/s':>9}  {'ours/theirs':>11}")
     for r in rows:

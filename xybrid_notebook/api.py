@@ -67,10 +67,11 @@ def generate(
         system = None
         if notice:
             on_notice(notice)
-    view = _run_view(session, _widgets(live), plot, compare_last, color_gaps)
+    title = f"{backend.model_id()} · {backend.label()} · {mode}"
+    view = _run_view(session, _widgets(live), plot, compare_last, color_gaps, title)
     clock = ChunkClock()
     live_run = LiveRun(view, clock, plot=view.plot)
-    view.start(f"{backend.model_id()} · {backend.label()} · {mode}")
+    view.start(title)
     runs_before = len(session.history)
     try:
         output = session.generate(
@@ -93,7 +94,7 @@ def generate(
     return output
 
 
-def _run_view(session: Session, widgets: bool, plot: bool, compare_last: bool, color_gaps: bool) -> RunView:
+def _run_view(session: Session, widgets: bool, plot: bool, compare_last: bool, color_gaps: bool, title: str) -> RunView:
     """The widget run view, shown now, or the text view."""
     if not widgets:
         from .widgets.text_view import TextView
@@ -103,7 +104,7 @@ def _run_view(session: Session, widgets: bool, plot: bool, compare_last: bool, c
 
     last = session.last_output
     previous = output_plot_data(last) if compare_last and last is not None and last.emitted_chunks >= 2 else None
-    view = WidgetView(plot=plot, previous=previous, color_gaps=color_gaps)
+    view = WidgetView(plot=plot, previous=previous, color_gaps=color_gaps, title=title)
     view.display()
     return view
 

@@ -17,7 +17,7 @@ from xybrid_notebook.format import fmt_ms
 from xybrid_notebook.live import LiveRun, Throttle, output_plot_data, thin_points
 from xybrid_notebook.metrics import ChunkClock, running_decode_tps
 from xybrid_notebook.widgets import plotly_loader
-from xybrid_notebook.widgets.run_view import WidgetView
+from xybrid_notebook.widgets.run_view import WidgetView, shared_layout
 from xybrid_notebook.widgets.static_view import static_html, summary_text
 from xybrid_notebook.widgets.text_view import TextView
 
@@ -145,7 +145,8 @@ def test_final_output_is_the_static_form_with_text_chart_and_stats() -> None:
     assert f"TTFT {output.ttft_ms:.1f} ms" in page
     assert fmt_ms(output.p95_itl_ms) in page and 'data-label="finish"' in page
     assert view.summary == "xybrid: " + output.summary() and "TTFT" in view.summary and "| stop |" in view.summary
-    assert view.widget.comm is None and view.widget.layout.comm is None  # closed, its layout too: nothing to keep
+    assert view.widget.comm is None  # closed: nothing to keep
+    assert view.widget.layout is shared_layout() and RecordingView().widget.layout is view.widget.layout  # one comm
 
 
 def test_static_form_escapes_the_text() -> None:
@@ -167,13 +168,14 @@ def test_interference_note_is_an_extra_stats_line_when_present() -> None:
     assert summary_text(output).endswith(" | other processes used 0.9 cores: gaps may be inflated")
 
 
-def test_stop_shows_only_while_running() -> None:
+def test_stop_shows_while_running_and_goes_with_the_view() -> None:
     fake = FakeTime()
     view = RecordingView()
+    assert view.widget.running  # in the widget's first state: no message of its own
     states = []
     view.widget.observe(lambda change: states.append(change["new"]), "running")
     run_with(view, 5, 0.01, fake)
-    assert states == [True, False]
+    assert states == [] and view.widget.comm is None  # the static form replaced the view; the widget is closed
 
 
 def test_compare_last_overlays_the_previous_run() -> None:

@@ -4,7 +4,8 @@ The loops follow llama.cpp's `tools/llama-bench/llama-bench.cpp` of the version
 llama-cpp-python vendors:
 
 - the context is sized `n_prompt + n_gen + depth` with the sweep's `n_batch`,
-  `n_ubatch`, flash attention and KV-cache types;
+  `n_ubatch`, flash attention and KV-cache types, and `swa_full` off (a model with
+  sliding-window attention, such as Gemma 3, keeps only each window in its cache);
 - `depth` synthetic tokens are decoded into the KV cache before a test, untimed;
 - pp (`test_prompt`) decodes `n_prompt` synthetic tokens in batches of `n_batch`
   (BOS first when the vocabulary adds one) and synchronizes;
@@ -103,6 +104,7 @@ class LlamaBenchEngine:
             params.type_k = ggml_type(self.lib, shape.type_k)
             params.type_v = ggml_type(self.lib, shape.type_v)
             params.flash_attn_type = FLASH_ATTN_TYPES[shape.flash_attn]
+            params.swa_full = False  # as llama-bench: sliding-window layers keep only their window (Gemma 3)
             params.no_perf = True
             with captured_native_output("llama.cpp") as log:
                 ctx = self.lib.llama_init_from_model(self.model, params)

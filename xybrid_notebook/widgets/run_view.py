@@ -82,7 +82,9 @@ class RunWidget(anywidget.AnyWidget):
 class WidgetView:
     """Implements `RunView`: shows the widget, sends deltas, and leaves the static form at the end."""
 
-    def __init__(self, plot: bool = True, previous: Optional[PlotData] = None, color_gaps: bool = False) -> None:
+    def __init__(
+        self, plot: bool = True, previous: Optional[PlotData] = None, color_gaps: bool = False, title: str = ""
+    ) -> None:
         self.plot, self.color_gaps = plot, color_gaps
         self.previous = previous if plot else None
         ensure_plotly_loader()  # it carries the view's code to the page, and plotly.js
@@ -96,8 +98,10 @@ class WidgetView:
             color_gaps=color_gaps,
             kernel_id=current_kernel_id() or "",
             layout=shared_layout(),
+            title=title,
+            running=True,  # in the first state: no message of its own when the run starts
         )
-        self.title = ""
+        self.title = title
         self.summary = "xybrid: waiting for the first token"
         self.final_html: Optional[str] = None
         self._handle: Any = None
@@ -123,11 +127,10 @@ class WidgetView:
 
     # -- RunView -------------------------------------------------------------------------------
     def start(self, title: str) -> None:
-        """Show what runs, and the Stop button."""
+        """Show what runs (a message only if the title differs from the one the view was made with)."""
         self.title = title
-        with self.widget.hold_sync():
+        if self.widget.title != title:
             self.widget.title = title
-            self.widget.running = True
 
     def update(self, delta: LiveDelta) -> None:
         """One message: the new chunks with their timings (binary), the new points (binary),
@@ -147,8 +150,7 @@ class WidgetView:
         self.widget.send(content, buffers=buffers)
 
     def finish(self, output: GenerationOutput, plot: PlotData) -> None:
-        """Replace the live view by the static form (text, chart, stats), then close the widget."""
-        self.widget.running = False
+        """Replace the live view by the static form (text, chart, stats), then close the widget (Stop goes with it)."""
         self.summary = summary_text(output)
         self.final_html = static_html(
             output,
