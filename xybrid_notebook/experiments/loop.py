@@ -57,7 +57,6 @@ class Progress:
 class Measured:
     """What a loop recorded: every configuration's repetitions (finished or not), and whether it stopped early."""
 
-    configs: list[SweepConfig]
     threads: list[Optional[int]]
     recorded: list[list[Repetition]]
     finished: list[ConfigResult]
@@ -77,7 +76,7 @@ def measure(
     configs = list(configs)
     swept = swept_parameters(configs)
     left = [sum(1 for c, _ in order if c == index) for index in range(len(configs))]
-    measured = Measured(configs, [None] * len(configs), [[] for _ in configs], [], stopped=False)
+    measured = Measured([None] * len(configs), [[] for _ in configs], [], stopped=False)
     started, done = time.monotonic(), 0
 
     def report(current: Optional[SweepConfig], finished: Optional[ConfigResult] = None) -> None:

@@ -19,7 +19,6 @@ from .plotly_loader import settle_pages
 from .stop_button import StopButton
 
 
-# -- live ----------------------------------------------------------------------------------------------
 def _eta_text(progress: Progress) -> str:
     eta = progress.eta_s
     left = "–" if eta is None else f"{eta:.0f} s"

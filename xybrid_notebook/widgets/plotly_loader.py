@@ -10,9 +10,11 @@ Evaluating plotly.js takes a page a few hundred milliseconds of CPU, on the core
 engine uses, and so does drawing a page's first chart. So each page says when it starts
 ("loading") and when it has evaluated plotly.js ("ready"), a run's view says when it is
 drawn ("shown"), and `settle_pages(view)`, called before a run starts, waits (at most
-`SETTLE_TIMEOUT_S`) until no page is still loading and the view is drawn. The run's cell is busy then, so the
-kernel reads those messages through `kernel_pump`. Where no page has spoken within
-`HELLO_GRACE_S` of the loader's creation (nbconvert, nbclient: no browser) nothing waits.
+`SETTLE_TIMEOUT_S`) until no page is still loading and the view is drawn. The run's cell
+is busy then, so the kernel reads those messages through `kernel_pump`. Where no page has
+spoken within `HELLO_GRACE_S` of the loader's creation (nbconvert, nbclient: no browser)
+nothing waits; a wait that reaches the bound forgets the pages it knew (they were closed),
+so the next run waits only for pages that speak again.
 The loader's module also upgrades the static forms of finished runs already in the page
 (a reopened notebook), so their chunks link to their charts again once `%load_ext` has run.
 """
@@ -123,7 +125,8 @@ class PlotlyLoader(anywidget.AnyWidget):
                     outcome = "pages ready" if self.pages else "no page"
                     break
                 if now >= started + timeout_s:
-                    self.loading.clear()  # a page closed while loading never says "ready"
+                    self.loading.clear()  # closed pages never say "ready" or "shown": wait for them no more
+                    self.pages.clear()
                     outcome = "bound reached"
                     break
                 self._changed.wait(0.01)
