@@ -3,6 +3,8 @@
 - `generate(prompt, live=None, **options)` runs one generation on the current
   session and returns what `%%generate` stores (a cancelled run's partial output too);
 - `sweep(...)` and `compare(a, b, ...)` run the experiments with their live view;
+- `serve(model, parallel=4)` starts llama-server on loopback; `load_test(target, concurrency=[...])`
+  runs a load test on Locust against it (or any OpenAI-compatible URL) with its live view;
 - `history()` gives the session's runs as a DataFrame; `current_session()` the session
   itself (load, configure, route, chat, export: see `Session`).
 
@@ -22,8 +24,12 @@ from .experiments import compare as run_compare
 from .experiments import sweep as run_sweep
 from .export import history_frame
 from .live import LiveRun, RunView, output_plot_data
+from .load import LoadResult
+from .load import load_test as run_load
 from .metrics import ChunkClock
 from .run_errors import GenerationCancelled
+from .servers import ServedModel, served
+from .servers import serve as start_serving
 from .session import RunMode, Session, check_mode, current_session
 from .shell import running_shell
 from .types import GenerationOutput
@@ -157,9 +163,58 @@ def with_view(run: Callable[..., Any], view: Any, kwargs: dict[str, Any]) -> Any
     return result
 
 
+# -- serving and load ------------------------------------------------------------------------------
+def serve(model: Optional[str] = None, **options: Any) -> ServedModel:
+    """Start llama-server (or `serial=True`: llama-cpp-python's serial server) for `model`; see `servers.serve`."""
+    return start_serving(model, **options)
+
+
+def load_test(target: Any = None, *, live: Optional[bool] = None, **options: Any) -> LoadResult:
+    """A load test against `target`: a URL, a `ServedModel`, or None (the last server started here, else the
+    session's remote backend). Options: see `load.build_spec`. Kept in the session's `load_tests`."""
+    session = current_session()
+    url, server_pid, name = _load_target(target, session)
+    if server_pid is not None:
+        options.setdefault("server_pid", server_pid)
+    view = _load_view(name, live)
+    result: LoadResult = with_view(run_load, view, {**options, "url": url, "server": name})
+    session.load_tests.append(result)
+    return result
+
+
+def _load_target(target: Any, session: Session) -> tuple[str, Optional[int], str]:
+    """(URL, the server's pid if this notebook started it, a name for titles)."""
+    if target is None:
+        started = [s for s in served() if s.alive]
+        if started:
+            target = started[-1]
+        elif session.remote is not None and session.remote.is_loaded():
+            target = session.remote.describe_source()
+        else:
+            raise InvalidInput("load test: give a URL, or start a server first (%xybrid serve / xn.serve())")
+    if isinstance(target, ServedModel):
+        return (
+            target.url,
+            target.pid,
+            f"{target.kind} ({target.parallel} slots)" if target.kind == "llama-server" else target.kind,
+        )
+    if isinstance(target, str):
+        matching = next((s for s in served() if s.url.rstrip("/") == target.rstrip("/")), None)
+        return (target, matching.pid if matching else None, matching.kind if matching else target)
+    raise InvalidInput(f"load test: the target must be a URL or a served model, not {type(target).__name__}")
+
+
+def _load_view(name: str, live: Optional[bool]) -> Any:
+    if not _widgets(live):
+        return None
+    from .widgets.load_view import LoadView
+
+    return LoadView(f"load test of {name}")
+
+
 def history() -> Any:
     """The current session's runs as a pandas DataFrame (one row per run, the CSV export's columns)."""
     return history_frame(current_session().history)
 
 
-__all__ = ["compare", "current_session", "generate", "history", "sweep", "with_view"]
+__all__ = ["compare", "current_session", "generate", "history", "load_test", "serve", "sweep", "with_view"]

@@ -43,6 +43,16 @@ def wait_until_answering(url: str, process: subprocess.Popen[bytes], log: Path, 
             time.sleep(0.3)
 
 
+def die_with_parent() -> None:
+    """In a child before exec (Linux): get SIGTERM when the process that started it dies, even by SIGKILL."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def stop_group(process: subprocess.Popen[bytes], grace_s: float = 10.0) -> None:
     """SIGTERM the process's group, then SIGKILL it if it has not exited within `grace_s`."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
@@ -54,6 +64,40 @@ def stop_group(process: subprocess.Popen[bytes], grace_s: float = 10.0) -> None:
             return
         except subprocess.TimeoutExpired:
             continue
+
+
+def start_server(
+    argv: Sequence[str],
+    ready_url: str,
+    log: Path,
+    *,
+    name: str = "the server",
+    env: Optional[Mapping[str, str]] = None,
+    cwd: Optional[Path] = None,
+    timeout_s: float = 90.0,
+) -> subprocess.Popen[bytes]:
+    """Start `argv` in a process group of its own (stderr to `log`) and return once `ready_url` answers.
+
+    If it does not answer, the group is stopped and the error carries the end of the log.
+    """
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as server_log:  # the server keeps its own copy of the descriptor
+        process = subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            env=dict(env) if env is not None else None,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=server_log,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+        )
+    try:
+        wait_until_answering(ready_url, process, log, timeout_s, name)
+    except BaseException:
+        stop_group(process)
+        raise
+    return process
 
 
 @contextmanager
@@ -68,19 +112,8 @@ def running_server(
     timeout_s: float = 90.0,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Run `argv` (its stderr to `log`) until the block ends; the block starts once `ready_url` answers."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "w") as server_log:  # the server keeps its own copy of the descriptor
-        process = subprocess.Popen(
-            list(argv),
-            cwd=cwd,
-            env=dict(env) if env is not None else None,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=server_log,
-            start_new_session=True,
-        )
+    process = start_server(argv, ready_url, log, name=name, env=env, cwd=cwd, timeout_s=timeout_s)
     try:
-        wait_until_answering(ready_url, process, log, timeout_s, name)
         yield process
     finally:
         stop_group(process)

@@ -97,6 +97,8 @@ class Session:
     system_prompt: Optional[str] = None
     chat_system: Optional[str] = None
     history: list[RunRecord] = field(default_factory=list)
+    #: `LoadResult`s of this session's load tests, oldest first.
+    load_tests: list[Any] = field(default_factory=list)
     conversation: list[ChatMessage] = field(default_factory=list)
     backend_factory: Callable[[str], LlmBackend] = create_backend
 
@@ -362,6 +364,7 @@ class Session:
             "route": self.route,
             "chat_turns": len(self.conversation) // 2,
             "runs": len(self.history),
+            "load_tests": len(self.load_tests),
         }
 
 

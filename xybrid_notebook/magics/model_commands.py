@@ -9,6 +9,7 @@ from ..backends import available_backends, engine_log
 from ..chat_format import fallback_name
 from ..format import fmt_mib
 from ..models import CATALOG, DEFAULT_CHAT_MODEL, DEFAULT_MODEL, DEFAULT_RAW_MODEL, CatalogEntry
+from ..servers import served
 from ..session import DEFAULT_BACKEND
 from ..widgets.tables import Table, key_value_table
 from .registry import Context, find, listing, option, subcommand
@@ -99,6 +100,8 @@ def status(context: Context, args: Namespace) -> Table:
     shown["memory"] = fmt_mib(shown.pop("memory_bytes"))
     defaults = shown.pop("defaults")
     shown.update({f"default {k}": v for k, v in defaults.items()})
+    for server in served():
+        shown[f"server :{server.port}"] = server.line()
     return key_value_table(shown, "xybrid status")
 
 

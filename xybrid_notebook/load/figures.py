@@ -1,0 +1,180 @@
+"""The figures of a load test, from raw request records: per request, then per level (docs/metrics.md, "Load tests").
+
+A record is what one virtual user saw of one request: when it was sent, every
+content chunk's offset from the send (ms, `ChunkClock`), the end, the server's usage
+and `timings`, and its outcome (`ok`, `error`, `cut` at a level's end). Warm-up
+requests (the first of each level by send time) and cut ones are kept but never
+enter a figure. Percentiles are linear-interpolated; their CI95 is the
+distribution-free order-statistic interval (binomial), None where the sample is too
+small to bound it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any, Optional
+
+import numpy as np
+
+from .spec import Level, LoadSpec
+
+Record = dict[str, Any]
+QUANTILES = (50, 90, 99)
+#: The latency figures of a level, each with p50/p90/p99 and their CI95 bounds.
+LATENCIES = ("ttft", "tt2t", "itl", "tpot", "e2e")
+#: A level whose next adds less than this fraction of output throughput is the knee.
+KNEE_GAIN = 0.10
+
+
+def mark_warmup(records: Sequence[Record], warmup: int) -> None:
+    """Flag the first `warmup` requests of one level by send time (`warmup: True`); the rest False."""
+    ordered = sorted(records, key=lambda r: r.get("sent") or 0.0)
+    for position, record in enumerate(ordered):
+        record["warmup"] = position < warmup
+
+
+def request_figures(record: Record) -> dict[str, Optional[float]]:
+    """TTFT, time to second token, TPOT, end-to-end and the request's own p99 gap (ms); output tokens."""
+    offsets = np.asarray(record.get("offsets_ms") or [], dtype=float)
+    e2e = float(record["end_ms"]) if record.get("end_ms") is not None else None
+    tokens = record.get("output_tokens") or int(offsets.size)
+    ttft = float(offsets[0]) if offsets.size else None
+    gaps = np.diff(offsets)
+    tpot = (e2e - ttft) / (tokens - 1) if ttft is not None and e2e is not None and tokens > 1 else None
+    return {
+        "ttft": ttft,
+        "tt2t": float(gaps[0]) if gaps.size else None,
+        "tpot": tpot,
+        "e2e": e2e,
+        "itl_p99": float(np.percentile(gaps, 99)) if gaps.size else None,
+        "output_tokens": float(tokens),
+    }
+
+
+def meets_slo(figures: Mapping[str, Optional[float]], slo: Mapping[str, float]) -> bool:
+    """True if every bounded figure exists and is within its bound."""
+    for key, bound in slo.items():
+        value = figures.get(key)
+        if value is None or value > bound:
+            return False
+    return True
+
+
+def percentile_ci(sorted_values: np.ndarray, q: float) -> tuple[Optional[float], Optional[float]]:
+    """The 95 % order-statistic interval of the q-th percentile (binomial); None bounds where n is too small."""
+    from scipy.stats import binom
+
+    n = int(sorted_values.size)
+    if n == 0:
+        return None, None
+    p = q / 100.0
+    low_rank = int(binom.ppf(0.025, n, p))  # x_(low_rank) with 1-based ranks
+    high_rank = int(binom.ppf(0.975, n, p)) + 1
+    low = float(sorted_values[low_rank - 1]) if low_rank >= 1 else None
+    high = float(sorted_values[high_rank - 1]) if high_rank <= n else None
+    return low, high
+
+
+def _distribution(name: str, values: Sequence[float]) -> dict[str, Optional[float]]:
+    array = np.sort(np.asarray([v for v in values if v is not None], dtype=float))
+    row: dict[str, Optional[float]] = {}
+    for q in QUANTILES:
+        key = f"{name}_p{q}_ms"
+        row[key] = float(np.percentile(array, q)) if array.size else None
+        row[f"{key}_ci_low"], row[f"{key}_ci_high"] = percentile_ci(array, q) if array.size else (None, None)
+    return row
+
+
+def _window_s(measured: Sequence[Record]) -> Optional[float]:
+    """From the first measured send to the last measured end (s)."""
+    if not measured:
+        return None
+    start = min(r["sent"] for r in measured)
+    end = max(r["sent"] + r["end_ms"] / 1000.0 for r in measured)
+    return end - start if end > start else None
+
+
+def _median(values: Sequence[Optional[float]]) -> Optional[float]:
+    kept = [float(v) for v in values if v is not None]
+    return float(np.median(kept)) if kept else None
+
+
+def _server_figures(ok: Sequence[Record]) -> dict[str, Optional[float]]:
+    timings = [r["timings"] for r in ok if isinstance(r.get("timings"), dict)]
+    return {
+        "server_prompt_ms_p50": _median([t.get("prompt_ms") for t in timings]),
+        "server_decode_tps_p50": _median([t.get("predicted_per_second") for t in timings]),
+        "server_cached_tokens_mean": (
+            float(np.mean([t["cache_n"] for t in timings if t.get("cache_n") is not None]))
+            if any(t.get("cache_n") is not None for t in timings)
+            else None
+        ),
+    }
+
+
+def _cpu_figures(cpu: Optional[Mapping[str, float]]) -> dict[str, Optional[float]]:
+    if not cpu or not cpu.get("wall"):
+        return {"loadgen_cores": None, "server_cores": None, "other_cores": None}
+    wall = cpu["wall"]
+    load, server, busy = cpu.get("load", 0.0) / wall, cpu.get("server", 0.0) / wall, cpu.get("busy", 0.0) / wall
+    return {
+        "loadgen_cores": load,
+        "server_cores": server if cpu.get("server") else None,
+        "other_cores": max(0.0, busy - load - server),
+    }
+
+
+def level_row(
+    index: int, level: Level, spec: LoadSpec, records: Sequence[Record], cpu: Optional[Mapping[str, float]]
+) -> dict[str, Any]:
+    """Every figure of one level (see docs/metrics.md): rates, latency percentiles with CI95, goodput, CPU, errors."""
+    measured = [r for r in records if not r.get("warmup") and r.get("outcome") in ("ok", "error")]
+    ok = [r for r in measured if r["outcome"] == "ok"]
+    per_request = [request_figures(r) for r in ok]
+    window = _window_s(measured)
+    output_tokens = sum(f["output_tokens"] or 0.0 for f in per_request)
+    meeting = sum(1 for f in per_request if meets_slo(f, spec.slo)) if spec.slo else None
+    gaps = [g for r in ok for g in np.diff(np.asarray(r.get("offsets_ms") or [], dtype=float)).tolist()]
+    queue = [(r["sent"] - r["arrival"]) * 1000.0 for r in measured if r.get("arrival") is not None]
+    row: dict[str, Any] = {
+        "level": index,
+        "load": level.label,
+        "kind": level.kind,
+        "value": level.value,
+        "users": level.users,
+        "requests": len(ok),
+        "errors": len(measured) - len(ok),
+        "warmup": sum(1 for r in records if r.get("warmup")),
+        "cut": sum(1 for r in records if r.get("outcome") == "cut"),
+        "window_s": window,
+        "request_rate": len(ok) / window if window else None,
+        "output_tps": output_tokens / window if window else None,
+        "prompt_tokens_mean": _mean([r.get("prompt_tokens") for r in ok]),
+        "output_tokens_mean": _mean([f["output_tokens"] for f in per_request]),
+    }
+    for name in LATENCIES:
+        row.update(_distribution(name, gaps if name == "itl" else [f[name] for f in per_request]))  # type: ignore[misc]
+    row["queue_p50_ms"] = float(np.percentile(queue, 50)) if queue else None
+    row["queue_p99_ms"] = float(np.percentile(queue, 99)) if queue else None
+    row["goodput_fraction"] = meeting / len(measured) if meeting is not None and measured else None
+    row["goodput_rps"] = meeting / window if meeting is not None and window else None
+    row.update(_server_figures(ok))
+    row["errors_by_kind"] = dict(Counter(r.get("error") or "unknown" for r in measured if r["outcome"] == "error"))
+    row.update(_cpu_figures(cpu))
+    return row
+
+
+def _mean(values: Sequence[Optional[float]]) -> Optional[float]:
+    kept = [float(v) for v in values if v is not None]
+    return float(np.mean(kept)) if kept else None
+
+
+def knee_level(rows: Sequence[Mapping[str, Any]]) -> Optional[int]:
+    """The last level before throughput stops growing: the next adds < 10 % output tok/s (None: no such level)."""
+    rates = [row.get("output_tps") for row in rows]
+    for position in range(len(rates) - 1):
+        here, after = rates[position], rates[position + 1]
+        if here and after is not None and (after - here) / here < KNEE_GAIN:
+            return int(rows[position]["level"])
+    return None
