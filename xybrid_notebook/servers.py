@@ -54,6 +54,11 @@ class ServedModel:
         return f"http://{LOOPBACK}:{self.port}/v1"
 
     @property
+    def model_id(self) -> str:
+        """The name the server answers to (its `/v1/models` id): the file's name without `.gguf`."""
+        return self.model.stem
+
+    @property
     def pid(self) -> int:
         """The server's process id."""
         return self.process.pid
@@ -104,6 +109,8 @@ def llama_server_argv(
         str(binary),
         "--model",
         str(model),
+        "--alias",
+        model.stem,
         "--host",
         LOOPBACK,
         "--port",

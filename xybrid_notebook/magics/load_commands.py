@@ -36,7 +36,7 @@ def serve_command(context: Context, args: Namespace) -> None:
     )
     for note in server.notes:
         print(f"Note: {note}")
-    print(f"{server.line()}\nLoad it with: %xybrid load --backend remote --url {server.url}")
+    print(f"{server.line()}\nLoad it with: %xybrid load {server.model_id} --backend remote --url {server.url}")
 
 
 @subcommand(
