@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from xybrid_notebook.serve import LOOPBACK, free_port, running_server
+from xybrid_notebook.loopback import LOOPBACK, free_port, running_server
 
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's, driven by Playwright (never a downloaded browser)
 CHROMIUM_FLAGS = [

@@ -2,7 +2,8 @@
 
 In a notebook: `%load_ext xybrid_notebook`, then `%xybrid load` and a `%%generate` cell.
 From Python: `xn.current_session().load()`, then `xn.generate(prompt)`, `xn.sweep(...)`,
-`xn.compare(a, b, ...)` (see `api.py`); or a backend directly: `create_backend("llama-cpp")`,
+`xn.compare(a, b, ...)`, `xn.serve(model, parallel=4)` and `xn.load_test(server, concurrency=[...])`
+(see `api.py`); or a backend directly: `create_backend("llama-cpp")`,
 `load(LlmConfig(resolve_model()))`, `generate_streaming(...)`.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .api import compare, generate, history, sweep
+from .api import compare, generate, history, load_test, serve, sweep
 from .backends import available_backends, create_backend, register_backend
 from .backends.base import LlmBackend, Requirement
 from .backends.gguf_file import GgufFileBackend
@@ -26,8 +27,10 @@ from .errors import (
 )
 from .experiments import CompareResult, DepthCurve, SweepResult, depth_curve
 from .gap_shading import ChunkTiming, GapScale, chunk_timings, slowest_chunks
+from .load import LoadResult
 from .models import CATALOG, DEFAULT_CHAT_MODEL, DEFAULT_MODEL, DEFAULT_RAW_MODEL, default_model_for, resolve_model
 from .run_errors import GenerationCancelled, GenerationError
+from .servers import ServedModel, served, stop_served
 from .session import Session, current_session
 from .types import ChatMessage, GenerationConfig, GenerationOutput, LlmConfig, PartialToken
 
@@ -75,11 +78,13 @@ __all__ = [
     "InvalidModelFile",
     "LlmBackend",
     "LlmConfig",
+    "LoadResult",
     "ModelNotFound",
     "ModelNotLoaded",
     "PartialToken",
     "RemoteSpec",
     "Requirement",
+    "ServedModel",
     "Session",
     "SweepResult",
     "XybridError",
@@ -92,8 +97,12 @@ __all__ = [
     "depth_curve",
     "generate",
     "history",
+    "load_test",
     "register_backend",
     "resolve_model",
+    "serve",
+    "served",
     "slowest_chunks",
+    "stop_served",
     "sweep",
 ]

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Optional
 
 from .errors import BackendUnavailable, InvalidInput
+from .loopback import LOOPBACK, free_port, start_server, stop_group
 from .models import resolve_model
-from .serve import LOOPBACK, free_port, start_server, stop_group
 
 _SERVED: dict[int, ServedModel] = {}
 DEFAULT_PARALLEL = 4
@@ -176,7 +176,8 @@ def serve(
 
 
 def _start(argv: list[str], port: int, log: Path, name: str) -> subprocess.Popen[bytes]:
-    return start_server(argv, f"http://{LOOPBACK}:{port}/health", log, name=name, timeout_s=START_TIMEOUT_S)
+    # /v1/models: llama-server answers 503 there until the model is loaded; llama-cpp-python has no /health.
+    return start_server(argv, f"http://{LOOPBACK}:{port}/v1/models", log, name=name, timeout_s=START_TIMEOUT_S)
 
 
 def _start_llama_server(path: Path, parallel: int, ctx: int, port: int, threads: int, log: Path) -> ServedModel:

@@ -7,7 +7,7 @@ import pytest
 from xybrid_notebook.errors import InvalidInput
 from xybrid_notebook.load import build_spec, level_row, load_test
 from xybrid_notebook.load.figures import knee_level, mark_warmup, percentile_ci
-from xybrid_notebook.serve import free_port
+from xybrid_notebook.loopback import free_port
 
 URL = "http://127.0.0.1:9/v1"
 

@@ -1,4 +1,4 @@
-"""The load generator against a stub that streams at a known cadence: its own error, workers, rate, stop, a dying server."""
+"""The load generator against a stub streaming at a known cadence: its error, workers, rate, stop, a dying server."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from benchmarks.cadence_server import CadenceServer
 from xybrid_notebook.load import build_spec, prepare, run_load_test
 from xybrid_notebook.load.process import LoadProcess
 
-from .conftest import CadenceServer, alive
+from .conftest import alive
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from xybrid_notebook.serve import LOOPBACK, free_port, running_server
+from xybrid_notebook.loopback import LOOPBACK, free_port, running_server
 
 MODEL_NAME = "smollm2-135m-instruct"
 

@@ -18,7 +18,7 @@ LAYERS = (
     grimp.Layer("widgets"),
     grimp.Layer("load"),
     grimp.Layer("experiments"),
-    grimp.Layer("session", "export", "serve", "servers", "llama_tools", independent=False),
+    grimp.Layer("session", "export", "loopback", "servers", "llama_tools", independent=False),
     grimp.Layer("routing", "live", "gap_shading"),
     grimp.Layer("backends"),
     grimp.Layer("chat_format", "models", "metrics", "run_errors"),

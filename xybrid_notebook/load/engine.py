@@ -42,8 +42,8 @@ from locust import User, constant, events, task
 from locust.env import Environment
 from locust.runners import STATE_STOPPED, MasterRunner, Runner
 
+from ..loopback import die_with_parent
 from ..metrics import NS_PER_MS, ChunkClock
-from ..serve import die_with_parent
 from .spec import Level, LoadSpec
 
 MSG_LEVEL = "xybrid_level"

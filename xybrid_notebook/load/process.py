@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Optional
 
-from ..serve import die_with_parent, stop_group
+from ..loopback import die_with_parent, stop_group
 from .spec import LoadSpec
 
 STOP_GRACE_S = 1.5
