@@ -1,6 +1,6 @@
 """Our load test's figures against an independent peer, NVIDIA AIPerf 0.13, on the same llama-server.
 
-    python -m benchmarks.load_peer [--rounds 3] [--requests 16] [--model smollm2-135m-instruct]
+    python -m benchmarks.load_peer [--rounds 3] [--requests 16] [--model NAME] [--seed N] [--aiperf-rate 20]
 
 AIPerf (`aiperf==0.13.0`) lives in a venv of its own, made once and reused:
 `~/.cache/xybrid_notebook/peers/aiperf-0.13.0/` (about 2 minutes and 1.2 GB, no torch;
@@ -22,6 +22,16 @@ chat, `--requests` measured requests after one warm-up request per user. AIPerf 
 mode its timing process busy-waits on most of a core, which inflates TTFT on a small machine.
 It counts tokens by the server's usage (`--use-server-token-count`), as we do.
 
+The pacing changes the arrivals at c=4. AIPerf sends at most one request per tick (50 ms at
+20 req/s), so a freed slot waits for the next tick and the four requests of a wave arrive
+50 ms apart: llama-server prefills the first alone (a short TTFT) and the other three as one
+batch. Our closed loop sends the four together, prefilled as one batch of four. One AIPerf
+request in four thus has a short TTFT, which pulls its TTFT p50 at c=4 below ours, the more
+so the fewer the requests; this is the arrivals, not the measurement (the server log shows
+the batches). `--aiperf-rate 1000` makes AIPerf send a wave together too, but its timing loop
+then wakes every millisecond, roughly 0.3 of a core, which a 2-core machine takes from the
+server.
+
 The table gives the medians over rounds. Definitions: TTFT is the first content chunk on
 both sides; output tok/s is output tokens over first send to last end on both sides. ITL
 differs: AIPerf's console ITL is a per-request average, (e2e - TTFT) / (tokens - 1), whose
@@ -37,6 +47,7 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -60,8 +71,8 @@ AIPERF_VERSION = "0.13.0"
 PEER_PACKAGES = (f"aiperf=={AIPERF_VERSION}", "transformers==5.24.0", "gguf==0.19.0")
 CONCURRENCY = (1, 4)
 PROMPT_TOKENS, OUTPUT_TOKENS = 128, 64
-#: AIPerf's pacing: fast enough never to hold a slot back, slow enough that its timing process sleeps.
-AIPERF_RATE = 20
+#: AIPerf's pacing (requests/s): its timing loop sleeps between sends instead of spinning on a full concurrency.
+AIPERF_RATE = 20.0
 AGREEMENT = 0.10
 RUN_TIMEOUT_S = 1800.0
 #: (label, our figure, AIPerf's figure, held to the 10 % target).
@@ -150,7 +161,9 @@ def gguf_tokenizer(aiperf: Path, gguf: Path) -> Path:
     if (out / "tokenizer.json").exists():
         return out
     python = aiperf.parent / "python"
-    subprocess.run([str(python), "-c", _TOKENIZER_SCRIPT, str(gguf), str(out)], check=True, env=_peer_env())
+    env = {**_peer_env(), "TRANSFORMERS_VERBOSITY": "error"}  # no "PyTorch was not found" notice
+    subprocess.run([str(python), "-c", _TOKENIZER_SCRIPT, str(gguf), str(out)], check=True, env=env)
+    print(f"tokenizer for AIPerf made from {gguf.name}: {out}", flush=True)
     return out
 
 
@@ -186,11 +199,20 @@ def run_ours(server: ServedModel, concurrency: int, requests: int, seed: int) ->
         "itl_request": float(row["tpot_p50_ms"]),
         "prompt_tokens": float(row["prompt_tokens_mean"]),
         "output_tokens": float(row["output_tokens_mean"]),
+        "other_cores": float(row["other_cores"]) if row["other_cores"] is not None else float("nan"),
     }
 
 
 def aiperf_command(
-    aiperf: Path, url: str, model: str, tokenizer: Path, concurrency: int, requests: int, seed: int, out: Path
+    aiperf: Path,
+    url: str,
+    model: str,
+    tokenizer: Path,
+    concurrency: int,
+    requests: int,
+    seed: int,
+    out: Path,
+    rate: float = AIPERF_RATE,
 ) -> list[str]:
     """`aiperf profile` for one level: one warm-up request per user, then `requests` measured, all prompts distinct."""
     return [
@@ -219,7 +241,7 @@ def aiperf_command(
         "--concurrency",
         str(concurrency),
         "--request-rate",
-        str(AIPERF_RATE),
+        f"{rate:g}",
         "--arrival-pattern",
         "constant",
         "--warmup-request-count",
@@ -275,7 +297,9 @@ def run_aiperf(argv: list[str], out: Path, requests: int) -> dict[str, float]:
     }
 
 
-def compare(rounds: int, requests: int, model: str, seeds: Iterator[int]) -> list[dict[str, Any]]:
+def compare(
+    rounds: int, requests: int, model: str, seeds: Iterator[int], rate: float = AIPERF_RATE
+) -> list[dict[str, Any]]:
     """Start the server, alternate ours and AIPerf `rounds` times per concurrency, stop it; medians of the rounds."""
     aiperf = ensure_aiperf()
     tokenizer = gguf_tokenizer(aiperf, resolve_model(model))
@@ -290,7 +314,8 @@ def compare(rounds: int, requests: int, model: str, seeds: Iterator[int]) -> lis
             for round_index in range(rounds):
                 with tempfile.TemporaryDirectory(prefix="xybrid-aiperf-") as tmp:
                     out = Path(tmp) / "artifacts"
-                    argv = aiperf_command(aiperf, server.url, name, tokenizer, concurrency, requests, next(seeds), out)
+                    seed = next(seeds)
+                    argv = aiperf_command(aiperf, server.url, name, tokenizer, concurrency, requests, seed, out, rate)
                     if round_index == 0:
                         print(f"c={concurrency}: {shlex.join(argv)}", flush=True)
                     runs = [
@@ -300,7 +325,9 @@ def compare(rounds: int, requests: int, model: str, seeds: Iterator[int]) -> lis
                     for side, run in runs[:: 1 if round_index % 2 == 0 else -1]:
                         side.append(run())
                 print(
-                    f"  round {round_index + 1}/{rounds}: ours {_brief(ours[-1])}; AIPerf {_brief(theirs[-1])}",
+                    f"  round {round_index + 1}/{rounds}: ours {_brief(ours[-1])}; AIPerf {_brief(theirs[-1])}\n"
+                    f"    other processes used {ours[-1]['other_cores']:.2f} cores during ours; "
+                    f"load average {os.getloadavg()[0]:.2f}",
                     flush=True,
                 )
             rows += [_row(concurrency, figure, ours, theirs) for figure in FIGURES]
@@ -353,17 +380,25 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # so the finally blocks stop AIPerf's process group and the server
+
+
 def main() -> None:
     """Print the comparison, or one line if AIPerf cannot be installed."""
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--requests", type=int, default=16, help="measured requests per run (after the warm-up)")
     parser.add_argument("--model", default="smollm2-135m-instruct", help="a catalog name or .gguf path")
     parser.add_argument("--seed", type=int, default=None, help="first prompt seed (default: from the clock)")
+    parser.add_argument(
+        "--aiperf-rate", type=float, default=AIPERF_RATE, help="AIPerf's pacing, requests/s (see the module docstring)"
+    )
     args = parser.parse_args()
     first = args.seed if args.seed is not None else time.time_ns() % 2**30
     try:
-        rows = compare(args.rounds, args.requests, args.model, itertools.count(first))
+        rows = compare(args.rounds, args.requests, args.model, itertools.count(first), args.aiperf_rate)
     except PeerUnavailable as exc:
         print(f"load_peer: AIPerf {AIPERF_VERSION} is not available, nothing compared: {exc}")
         return

@@ -49,6 +49,16 @@ def test_load_figures_agree_with_the_servers_own_timings(served_llama: ServedMod
     assert result.rows[0]["loadgen_cores"] is not None and result.rows[0]["server_cores"] is None  # pid unknown
 
 
+def test_a_shared_prefix_is_served_from_the_prompt_cache(served_llama: ServedModel) -> None:
+    result = load_test(
+        served_llama.url, concurrency=[1], requests=3, prompt_tokens=64, shared_prefix=48, output_tokens=4
+    )
+    measured = [r for r in result.records if r["outcome"] == "ok" and not r["warmup"]]
+    # After the first request, a slot holds the shared 48 tokens (and the chat template's own first ones).
+    assert all(r["timings"]["cache_n"] >= 48 for r in measured), [r["timings"]["cache_n"] for r in measured]
+    assert result.rows[0]["server_cached_tokens_mean"] >= 48
+
+
 def test_the_magics_serve_list_load_and_stop(smollm2_path, capsys: pytest.CaptureFixture[str]) -> None:
     from IPython.core.error import UsageError
     from IPython.core.interactiveshell import InteractiveShell

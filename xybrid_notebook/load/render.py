@@ -125,6 +125,7 @@ TABLE = (
     ("e2e p50", "e2e_p50_ms", 0),
     ("goodput", "goodput_fraction", None),
     ("server decode tok/s", "server_decode_tps_p50", 1),
+    ("server cores", "server_cores", 2),
     ("load-gen cores", "loadgen_cores", 2),
     ("other cores", "other_cores", 2),
 )
@@ -158,7 +159,7 @@ def load_html(
     """The static form of a finished load test: curve, distributions, table, and its footnotes."""
     notes = "".join(f"<div style='color:#555'>{html.escape(line)}</div>" for line in footnotes)
     return (
-        f"<div><b>{html.escape(title)}</b>"
+        f'<div class="xybrid-load-static"><b>{html.escape(title)}</b>'
         f"<div>{curve_html(rows)}</div><div>{distributions_html(records, labels)}</div>"
         f"{table_html(rows, knee_level(rows))}{notes}</div>"
     )

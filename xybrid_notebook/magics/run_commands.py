@@ -38,6 +38,8 @@ def history(context: Context, args: Namespace) -> Any:
     if args.clear:
         print(f"Forgot {session.clear_history()} run(s).")
         return None
+    for number, load_test in enumerate(session.load_tests, 1):
+        print(f"Load test {number}: {load_test.title()} (xn.current_session().load_tests[{number - 1}])")
     return history_frame(session.history) if args.df else history_table(session.history)
 
 

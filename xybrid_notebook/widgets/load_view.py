@@ -1,7 +1,10 @@
 """A load test's live view: per-level progress with ETA and Stop, and the curve, distributions and table growing.
 
+At the end the output is replaced by the result's static form (SVG and a table, no
+JavaScript), which the saved notebook and nbconvert keep; the widgets are then closed.
+
 The charts are `load.render`'s static SVG (the same the saved notebook shows), redrawn
-at most every `REDRAW_INTERVAL_S` and at every level's end, never per request; the
+at most every `REDRAW_INTERVAL_S` when requests have ended since, and at every level's end; the
 progress line at most every 0.5 s. No plotly, no per-token messages: the browser's
 work stays small while the server it shares the cores with is being measured.
 `TextLoadProgress` prints one updating line where there are no widgets.
@@ -102,10 +105,11 @@ class LoadView:
         self.stop = StopButton(running=True)
         self.body = w.HTML("")
         self.box = w.VBox([w.HBox([self.bar, self.label, self.stop]), self.body])
+        self.box.add_class("xybrid-load")
         self._last_line = self._last_draw = 0.0
-        self._drawn_rows = -1
+        self._drawn_rows = self._drawn_records = -1
         self.bytes_sent = 0
-        display(self.box)
+        self._handle = display(self.box, display_id=True)
         settle_pages()
 
     def on_progress(self, progress: LoadProgress) -> None:
@@ -124,8 +128,9 @@ class LoadView:
                     else int(1000 * min(1.0, (now - progress.level_started) / (progress.spec.duration_s or 1)))
                 )
             self._set(self.label, html.escape(f"{self.title}: {progress_text(progress)}"))
-        if progress.records and (level_ended or now - self._last_draw >= REDRAW_INTERVAL_S):
-            self._last_draw, self._drawn_rows = now, len(progress.rows)
+        fresh = len(progress.records) != self._drawn_records
+        if fresh and (level_ended or now - self._last_draw >= REDRAW_INTERVAL_S):
+            self._last_draw, self._drawn_rows, self._drawn_records = now, len(progress.rows), len(progress.records)
             rows, records = provisional_rows(progress)
             labels = [level.label for level in progress.spec.levels]
             self._set(
@@ -138,13 +143,15 @@ class LoadView:
         widget.value = value
 
     def finish(self, result: LoadResult) -> None:
-        """The static form of the result; the bar green (orange when stopped), Stop hidden."""
+        """Replace the live view by the result's static form (it needs no kernel), then close the widgets."""
         self.stop.running = False
-        self.bar.bar_style = "warning" if result.stopped else "success"
-        self.bar.value = self.bar.max
         state = f"stopped ({result.reason}); the levels measured are kept" if result.stopped else "done"
-        self._set(self.label, html.escape(f"{self.title}: {state}"))
-        self._set(self.body, result._repr_html_())
+        static = f"<div>{html.escape(self.title)}: {html.escape(state)}</div>{result._repr_html_()}"
+        self.bytes_sent += len(static)
+        if self._handle is not None:
+            self._handle.update({"text/html": static, "text/plain": result.summary()}, raw=True)
+        for widget in (self.box, self.bar, self.label, self.stop, self.body):
+            widget.close()
 
     def abandon(self, reason: str) -> None:
         """The test failed: the bar red, the reason beside it, Stop hidden."""
