@@ -8,7 +8,7 @@ of `streams` users on one Locust process, then the same on two local workers, al
 round by round. Any spread in the gaps measured is the generator's (and the stub's) own
 error: target, at 64 streams on one worker, gap p50 within 1 ms of the cadence. The CPU of
 the load processes is reported per 1,000 chunks/s. The stub itself takes CPU in this
-process (counted as "other").
+process (counted as "other"). The size of one live-view redraw of that level is printed too.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from benchmarks.cadence_server import CadenceServer
 from xybrid_notebook.load import load_test
+from xybrid_notebook.load.render import curve_html, distributions_html, table_html
 
 
 def one_level(url: str, streams: int, tokens: int, workers: int) -> dict[str, float]:
@@ -33,6 +34,8 @@ def one_level(url: str, streams: int, tokens: int, workers: int) -> dict[str, fl
         url, concurrency=[streams], requests=2 * streams, output_tokens=tokens, prompt_tokens=16, workers=workers
     )
     row = result.rows[0]
+    labels = [level.label for level in result.spec.levels]
+    redraw = curve_html(result.rows) + distributions_html(result.records, labels) + table_html(result.rows)
     chunks = sum(len(r["offsets_ms"]) for r in result.records if r["outcome"] == "ok" and not r.get("warmup"))
     chunks_per_s = chunks / row["window_s"]
     return {
@@ -42,6 +45,7 @@ def one_level(url: str, streams: int, tokens: int, workers: int) -> dict[str, fl
         "chunks_per_s": chunks_per_s,
         "loadgen_cores": row["loadgen_cores"],
         "cores_per_1000_chunks_s": row["loadgen_cores"] / (chunks_per_s / 1000.0),
+        "view_redraw_kb": len(redraw.encode()) / 1000.0,
     }
 
 
@@ -79,6 +83,10 @@ def rows(result: dict[str, Any]) -> list[str]:
     one = result["layouts"]["1 process"]
     met = abs(one["itl_p50_ms"] - cadence) <= 1.0
     lines.append(f"gap p50 within 1 ms of the cadence on one process: {'met' if met else 'MISSED'}")
+    lines.append(
+        f"live view: one redraw of the curve, distributions and table is {one['view_redraw_kb']:.1f} kB "
+        "(at most one a second while requests end, plus one per level's end)"
+    )
     return lines
 
 

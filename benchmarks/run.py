@@ -22,6 +22,10 @@ from benchmarks.core_cost import bytes_per_chunk, per_chunk_cost
 from benchmarks.engine_settings import engine_settings_cost
 from benchmarks.first_run import first_run
 from benchmarks.first_run import rows as first_run_rows
+from benchmarks.load_cost import generator_error
+from benchmarks.load_cost import rows as load_cost_rows
+from benchmarks.load_peer import peer_agreement
+from benchmarks.load_peer import rows as load_peer_rows
 from benchmarks.memory import rss_over_generations
 from benchmarks.overhead import llama_overhead, mistral_overhead
 from benchmarks.side_by_side import side_by_side
@@ -134,6 +138,10 @@ def table(results: dict[str, Any]) -> str:
     if "first_run" in results:
         lines += first_run_rows(results["first_run"])
     lines += token_budget_rows(results["token_budget"]) + engine_settings_rows(results["engine_settings"])
+    if "load_cost" in results:
+        lines += ["", *load_cost_rows(results["load_cost"])]
+    if "load_peer" in results:
+        lines += ["", *load_peer_rows(results["load_peer"])]
     return "\n".join(lines)
 
 
@@ -184,6 +192,8 @@ def main() -> int:
     results["first_run"] = _step("the first run in a fresh JupyterLab page", first_run)
     results["token_budget"] = _step("where a decoded token's time goes", token_budget)
     results["engine_settings"] = _step("llama.cpp defaults vs the safe setting", engine_settings_cost)
+    results["load_cost"] = _step("the load generator's own error against a cadence stub", generator_error)
+    results["load_peer"] = _step("load test figures against AIPerf on llama-server", peer_agreement)
     results["seconds"] = time.perf_counter() - started
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=1, default=str))

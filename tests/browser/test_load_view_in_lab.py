@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from typing import Any
 
 import pytest
 
 from .conftest import ARTIFACTS, Lab
-from .test_run_view_in_lab import open_notebook, run_all, save_notebook, wait_until_idle, write_notebook
+from .test_run_view_in_lab import (
+    open_notebook,
+    run_all,
+    sample_until_done,
+    save_notebook,
+    wait_until_idle,
+    write_notebook,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -38,16 +44,12 @@ def test_a_load_test_grows_live_then_leaves_its_static_form(page: Any, lab: Lab)
     (ARTIFACTS / "load_view_live.png").unlink(missing_ok=True)
     open_notebook(page, lab, "load_view.ipynb")
     run_all(page)
-    samples: list[dict] = []
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        sample = page.evaluate(LIVE_JS)
-        if sample:
-            samples.append(sample)
-            if sample["done"]:
-                break
-            if "(level 2/2)" in sample["label"] and sample["ttft"] and not (ARTIFACTS / "load_view_live.png").exists():
-                time.sleep(0.25)
+
+    def shoot_once(sample: dict) -> None:
+        if "(level 2/2)" in sample["label"] and sample["ttft"] and not (ARTIFACTS / "load_view_live.png").exists():
+            page.screenshot(path=str(ARTIFACTS / "load_view_live.png"))
+
+    samples = sample_until_done(page, LIVE_JS, 240, shoot_once, interval_s=0.25)
     live = [s for s in samples if not s["done"]]
     assert any("(level 1/2)" in s["label"] for s in live), samples[-3:]
     assert any("(level 2/2)" in s["label"] and s["ttft"] for s in live), "the charts grew while level 2 ran"

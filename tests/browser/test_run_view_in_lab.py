@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import nbformat
@@ -72,6 +73,23 @@ SAMPLE_JS = """() => {
 }"""
 
 
+def sample_until_done(
+    page: Any, script: str, timeout_s: float, on_live: Callable[[dict], None], interval_s: float = 0.05
+) -> list[dict]:
+    """Evaluate `script` every `interval_s` until a sample says `done` (or the time is up); `on_live(sample)` before."""
+    samples: list[dict] = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        sample = page.evaluate(script)
+        if sample is not None:
+            samples.append(sample)
+            if sample["done"]:
+                break
+            on_live(sample)
+        time.sleep(interval_s)
+    return samples
+
+
 def save_notebook(page: Any) -> None:
     page.locator(".jp-NotebookPanel .jp-Cell").first.click()
     page.keyboard.press("Control+s")
@@ -81,18 +99,13 @@ def save_notebook(page: Any) -> None:
 def test_quickstart_streams_text_and_chart_live_then_leaves_the_static_form(page: Any, lab: Lab) -> None:
     open_notebook(page, lab, "01_quickstart.ipynb")
     run_all(page)
-    samples: list[dict] = []
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        sample = page.evaluate(SAMPLE_JS)
-        if sample is not None:
-            samples.append(sample)
-            if sample["done"]:
-                break
-            if sample["points"] > 40 and not (ARTIFACTS / "live.png").exists():
-                ARTIFACTS.mkdir(parents=True, exist_ok=True)
-                page.locator(".jp-Cell:has(.xybrid-live)").first.screenshot(path=str(ARTIFACTS / "live.png"))
-        time.sleep(0.05)  # sample at least every 100 ms (an evaluate takes a few ms)
+
+    def shoot_once(sample: dict) -> None:
+        if sample["points"] > 40 and not (ARTIFACTS / "live.png").exists():
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.locator(".jp-Cell:has(.xybrid-live)").first.screenshot(path=str(ARTIFACTS / "live.png"))
+
+    samples = sample_until_done(page, SAMPLE_JS, 90, shoot_once)  # a sample at least every 100 ms
     assert samples and samples[-1]["done"], "the first generation never finished"
     running = [s for s in samples if not s["done"]]
     lengths = [s["text"] for s in running if s["text"] > 0]
