@@ -36,7 +36,10 @@ The table gives the medians over rounds. Definitions: TTFT is the first content 
 both sides; output tok/s is output tokens over first send to last end on both sides. ITL
 differs: AIPerf's console ITL is a per-request average, (e2e - TTFT) / (tokens - 1), whose
 p50 is over requests (that is our TPOT); our ITL is every gap between chunks (AIPerf's
-inter-chunk latency). Agreement target: TTFT p50 and output tok/s within 10 %.
+inter-chunk latency). A row gives the server's own decode ms/token over each run (llama-server's
+/metrics counters): where it differs between the two runs, the server ran at a different speed
+(on a small machine, other processes), and the client figures follow it. Agreement target:
+TTFT p50 and output tok/s within 10 %.
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -82,6 +85,7 @@ FIGURES = (
     ("ITL p50 (ms): ours every gap, AIPerf's console ITL per-request mean", "itl_gap", "itl_request", False),
     ("ITL p50 (ms), per-request mean on both (ours: TPOT)", "itl_request", "itl_request", False),
     ("ITL p50 (ms), every gap on both (AIPerf: inter-chunk latency)", "itl_gap", "itl_gap", False),
+    ("the server's own decode ms/token during the run (its /metrics)", "server_decode", "server_decode", False),
     ("prompt tokens per request (server's count)", "prompt_tokens", "prompt_tokens", False),
     ("output tokens per request (server's count)", "output_tokens", "output_tokens", False),
 )
@@ -171,6 +175,24 @@ def model_id(url: str) -> str:
     """The id the server lists first under /v1/models (llama-server: its --alias)."""
     with urllib.request.urlopen(f"{url}/models", timeout=10) as response:
         return str(json.load(response)["data"][0]["id"])
+
+
+def _decode_counters(url: str) -> tuple[float, float]:
+    """llama-server's decode seconds and predicted tokens so far (its Prometheus /metrics)."""
+    with urllib.request.urlopen(f"{url.removesuffix('/v1')}/metrics", timeout=10) as response:
+        lines = response.read().decode().splitlines()
+    values = {name: value for name, value, *_ in (line.split() for line in lines if line and not line.startswith("#"))}
+    return float(values["llamacpp:tokens_predicted_seconds_total"]), float(values["llamacpp:tokens_predicted_total"])
+
+
+def with_server_decode(url: str, run: Callable[[], dict[str, float]]) -> dict[str, float]:
+    """`run()`'s figures plus the server's own ms per decoded token over the run (warm-up included)."""
+    seconds, tokens = _decode_counters(url)
+    figures = run()
+    seconds_after, tokens_after = _decode_counters(url)
+    decoded = tokens_after - tokens
+    figures["server_decode"] = 1000.0 * (seconds_after - seconds) / decoded if decoded else float("nan")
+    return figures
 
 
 def run_ours(server: ServedModel, concurrency: int, requests: int, seed: int) -> dict[str, float]:
@@ -323,7 +345,7 @@ def compare(
                         (theirs, partial(run_aiperf, argv, out, requests)),
                     ]
                     for side, run in runs[:: 1 if round_index % 2 == 0 else -1]:
-                        side.append(run())
+                        side.append(with_server_decode(server.url, run))
                 print(
                     f"  round {round_index + 1}/{rounds}: ours {_brief(ours[-1])}; AIPerf {_brief(theirs[-1])}\n"
                     f"    other processes used {ours[-1]['other_cores']:.2f} cores during ours; "
@@ -339,7 +361,8 @@ def compare(
 def _brief(figures: dict[str, float]) -> str:
     return (
         f"TTFT p50 {figures['ttft']:.0f} ms, {figures['tps']:.1f} tok/s, "
-        f"ITL p50 {figures['itl_gap']:.1f} ms (gaps) / {figures['itl_request']:.1f} ms (per request)"
+        f"ITL p50 {figures['itl_gap']:.1f} ms (gaps) / {figures['itl_request']:.1f} ms (per request), "
+        f"server {figures['server_decode']:.1f} ms/token"
     )
 
 
@@ -378,6 +401,34 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"| {r['concurrency']} | {r['figure']} | {r['ours']:.2f} | {r['aiperf']:.2f} | {ratio} | {verdict} |"
         )
     return "\n".join(lines)
+
+
+def peer_agreement(
+    rounds: int = 3, requests: int = 16, model: str = "smollm2-135m-instruct", rate: float = AIPERF_RATE
+) -> dict[str, Any]:
+    """`make bench`'s step: the comparison's rows, or why AIPerf was not available."""
+    first = time.time_ns() % 2**30
+    try:
+        return {
+            "rounds": rounds,
+            "requests": requests,
+            "rows": compare(rounds, requests, model, itertools.count(first), rate),
+        }
+    except PeerUnavailable as exc:
+        return {"rounds": rounds, "requests": requests, "rows": [], "unavailable": str(exc)}
+
+
+def rows(result: dict[str, Any]) -> list[str]:
+    """The table and the verdict, as lines."""
+    if result.get("unavailable"):
+        return [f"AIPerf {AIPERF_VERSION} is not available, nothing compared: {result['unavailable']}"]
+    met = all(_within(r) for r in result["rows"] if r["target"])
+    return [
+        f"Load test against AIPerf {AIPERF_VERSION} on llama-server (4 slots), 128→64 tokens, "
+        f"medians of {result['rounds']} rounds of {result['requests']} requests",
+        *table(result["rows"]).splitlines(),
+        f"TTFT p50 and output tok/s within 10 %: {'met' if met else 'MISSED'}",
+    ]
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
