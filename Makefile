@@ -29,7 +29,9 @@ else
 endif
 
 # Lint, formatting and types first (fast, and they fail on any finding), then every test.
+# llama-server is built once from llama-cpp-python's vendored llama.cpp (about 6 minutes; cached).
 test: install browser-deps lint
+	$(PY) -m xybrid_notebook.llama_tools build llama-server
 	$(PY) -m pytest
 
 lint: install

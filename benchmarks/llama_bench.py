@@ -3,27 +3,21 @@
     python -m benchmarks.llama_bench [--model NAME] [--threads 1,2] [--n-prompt 512] [--n-gen 128]
                                      [--reps 5] [--rounds 2]
 
-llama-bench is found at `$XYBRID_LLAMA_BENCH`, else in the cache
-(`~/.cache/xybrid_notebook/llama-bench/<version>/`), else built there: the
-llama-cpp-python sdist of the installed version is fetched with `pip download`
-and only the `llama-bench` target is built with cmake, `-DGGML_NATIVE=ON` (the
-same CPU flags a source install of llama-cpp-python gets), `-j2`; it takes
-minutes. For each thread count the two alternate, round by round (llama-bench
-then ours, with the same repetitions and one warm-up), and the table prints
-both means and our/theirs. Agreement target: within 5 %.
+llama-bench is found at `$XYBRID_LLAMA_BENCH`, else built once from the
+llama.cpp that the installed llama-cpp-python vendors (`xybrid_notebook.llama_tools`:
+only the `llama-bench` target, `-DGGML_NATIVE=ON`, the same CPU flags a source
+install of llama-cpp-python gets; cached beside llama-server). For each thread
+count the two alternate, round by round (llama-bench then ours, with the same
+repetitions and one warm-up), and the table prints both means and our/theirs. Agreement target: within 5 %.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
-import tarfile
-import tempfile
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -31,62 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from xybrid_notebook import resolve_model, sweep
 from xybrid_notebook.backends.llama_cpp_bench import probed_settings
-from xybrid_notebook.models import cache_dir
-
-
-def _build_root() -> Path:
-    return cache_dir() / "llama-bench" / version("llama_cpp_python")
-
-
-def _cached_binary() -> Path:
-    return _build_root() / "build" / "bin" / "llama-bench"
-
-
-def build_llama_bench() -> Path:
-    """Fetch the sdist of the installed llama-cpp-python and build its vendored llama-bench (minutes).
-
-    The build folder stays in the cache: the binary finds its shared libraries there.
-    """
-    root = _build_root()
-    root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        spec = f"llama-cpp-python=={version('llama_cpp_python')}"
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", spec, "-d", tmp],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-        sdist = next(Path(tmp).glob("llama_cpp_python-*.tar.gz"))
-        with tarfile.open(sdist) as archive:
-            archive.extractall(root / "sdist", filter="data")
-    source = next((root / "sdist").glob("llama_cpp_python-*/vendor/llama.cpp"))
-    build = root / "build"
-    subprocess.run(
-        [
-            "cmake",
-            "-S",
-            str(source),
-            "-B",
-            str(build),
-            "-DGGML_NATIVE=ON",
-            "-DCMAKE_BUILD_TYPE=Release",
-            "-DLLAMA_CURL=OFF",
-            "-DLLAMA_BUILD_TESTS=OFF",
-            "-DLLAMA_BUILD_SERVER=OFF",
-        ],
-        check=True,
-    )
-    subprocess.run(["cmake", "--build", str(build), "--target", "llama-bench", "-j2"], check=True)
-    return _cached_binary()
-
-
-def find_llama_bench() -> Path:
-    """`$XYBRID_LLAMA_BENCH`, else the cached build, else a fresh build."""
-    given = os.environ.get("XYBRID_LLAMA_BENCH")
-    if given:
-        return Path(given)
-    cached = _cached_binary()
-    return cached if cached.exists() else build_llama_bench()
+from xybrid_notebook.llama_tools import find
 
 
 def run_llama_bench(binary: Path, model: Path, threads: int, n_prompt: int, n_gen: int, reps: int) -> dict[str, float]:
@@ -136,7 +75,7 @@ def compare_with_llama_bench(
     threads: list[int], n_prompt: int, n_gen: int, reps: int, rounds: int, model_name: str | None = None
 ) -> list[dict[str, Any]]:
     """Alternate llama-bench and our sweep, `rounds` times per thread count; means of the rounds."""
-    binary, model = find_llama_bench(), resolve_model(model_name)
+    binary, model = find("llama-bench"), resolve_model(model_name)
     rows = []
     for t in threads:
         theirs: dict[str, list[float]] = {"pp": [], "tg": []}
