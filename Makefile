@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 
-.PHONY: demo test lint bench install browser-deps clean
+.PHONY: demo test lint bench install browser-deps receiver-deps clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,7 @@ endif
 
 # Lint, formatting and types first (fast, and they fail on any finding), then every test.
 # llama-server is built once from llama-cpp-python's vendored llama.cpp (about 6 minutes; cached).
-test: install browser-deps lint
+test: install browser-deps receiver-deps lint
 	$(PY) -m xybrid_notebook.llama_tools build llama-server
 	$(PY) -m pytest
 
@@ -44,6 +44,12 @@ browser-deps:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+# Debian's Prometheus for the telemetry tests (MLflow gets a virtual environment of its own on first use).
+receiver-deps:
+	@command -v prometheus >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq prometheus >/dev/null; }
 
 bench: install
 	$(PY) benchmarks/run.py

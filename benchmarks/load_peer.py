@@ -307,9 +307,17 @@ def run_aiperf(argv: list[str], out: Path, requests: int) -> dict[str, float]:
         raise RuntimeError(f"aiperf exited with {code}; the end of its output:\n" + "\n".join(tail))
     data = json.loads(export.read_text())
     done = int(data["request_count"]["avg"])
-    if done != requests or data.get("error_summary"):
+    errors = sum(int(e.get("count", 1)) for e in data.get("error_summary") or [])
+    if done + errors != requests or done < requests // 2:
         raise RuntimeError(f"aiperf: {done} of {requests} requests, errors {data.get('error_summary')}")
+    if errors:
+        # AIPerf (aiohttp) reuses the connection llama-server closes after each stream; its failed requests are
+        # left out of its figures, so the comparison stands, and the count is shown.
+        print(
+            f"    AIPerf: {errors} request(s) failed: {data['error_summary'][0]['error_details']['cause']}", flush=True
+        )
     return {
+        "peer_errors": errors,
         "ttft": data["time_to_first_token"]["p50"],
         "tps": data["output_token_throughput"]["avg"],
         "itl_gap": data["inter_chunk_latency"]["p50"],

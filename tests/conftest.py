@@ -16,6 +16,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from xybrid_notebook import LlmConfig, create_backend, resolve_model
 from xybrid_notebook.backends.base import LlmBackend
+from xybrid_notebook.servers import ServedModel, serve
 
 
 @pytest.fixture(scope="session")
@@ -65,3 +66,11 @@ def smollm2_mistral(smollm2_path: Path) -> Iterator[LlmBackend]:
 def real_backend(request: pytest.FixtureRequest) -> LlmBackend:
     """Each real backend in turn."""
     return request.getfixturevalue(request.param)
+
+
+@pytest.fixture(scope="session")
+def served_llama(smollm2_path: Path) -> Iterator[ServedModel]:
+    """llama.cpp's llama-server with 4 slots serving SmolLM2, built from the vendored source (cached)."""
+    server = serve(str(smollm2_path), parallel=4)
+    yield server
+    server.stop()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .api import compare, generate, history, load_test, serve, sweep
+from .api import compare, generate, history, load_test, serve, sweep, telemetry
 from .backends import available_backends, create_backend, register_backend
 from .backends.base import LlmBackend, Requirement
 from .backends.gguf_file import GgufFileBackend
@@ -105,4 +105,5 @@ __all__ = [
     "slowest_chunks",
     "stop_served",
     "sweep",
+    "telemetry",
 ]

@@ -27,11 +27,13 @@ from .live import LiveRun, RunView, output_plot_data
 from .load import LoadResult
 from .load import load_test as run_load
 from .metrics import ChunkClock
+from .otel_spans import new_trace_id, record_experiment, record_load_test
 from .run_errors import GenerationCancelled
 from .servers import ServedModel, served
 from .servers import serve as start_serving
 from .session import RunMode, Session, check_mode, current_session
 from .shell import running_shell
+from .otel import settings_from_env
 from .types import GenerationOutput
 from .widgets import widgets_wanted
 
@@ -97,7 +99,15 @@ def generate(
             live_run.abandon(f"no output: {type(exc).__name__}")
         raise
     live_run.finish(output)
+    report_telemetry_problem(session, on_notice)
     return output
+
+
+def report_telemetry_problem(session: Session, say: Callable[[str], Any] = print) -> None:
+    """Say, once, that the telemetry receiver did not take what it was sent (runs are never affected)."""
+    problem = session.telemetry.take_problem() if session.telemetry is not None else None
+    if problem:
+        say(f"telemetry: {problem}")
 
 
 def _run_view(session: Session, widgets: bool, plot: bool, compare_last: bool, color_gaps: bool, title: str) -> RunView:
@@ -123,7 +133,9 @@ def sweep(*, live: Optional[bool] = None, repetitions: int = 5, warmup: int = 1,
     kernel with widgets). Bad values raise `InvalidInput` before anything runs.
     """
     view = _experiment_view("sweep", live)
-    return with_view(run_sweep, view, {**params, "repetitions": repetitions, "warmup": warmup})
+    result: SweepResult = with_view(run_sweep, view, {**params, "repetitions": repetitions, "warmup": warmup})
+    export_experiment(result)
+    return result
 
 
 def compare(
@@ -131,7 +143,18 @@ def compare(
 ) -> CompareResult:
     """Paired A/B in interleaved repetitions (see `experiments.designs.compare`); `live` as for `sweep`."""
     view = _experiment_view("compare", live)
-    return with_view(run_compare, view, {**params, "a": a, "b": b, "repetitions": repetitions, "warmup": warmup})
+    kwargs = {**params, "a": a, "b": b, "repetitions": repetitions, "warmup": warmup}
+    result: CompareResult = with_view(run_compare, view, kwargs)
+    export_experiment(result)
+    return result
+
+
+def export_experiment(result: Any) -> None:
+    """A sweep's or an A/B's spans to the session's telemetry, if it is on."""
+    session = current_session()
+    if session.telemetry is not None:
+        record_experiment(session.telemetry, result)
+        report_telemetry_problem(session)
 
 
 def _experiment_view(title: str, live: Optional[bool]) -> Any:
@@ -176,10 +199,36 @@ def load_test(target: Any = None, *, live: Optional[bool] = None, **options: Any
     url, server_pid, name = _load_target(target, session)
     if server_pid is not None:
         options.setdefault("server_pid", server_pid)
+    if session.telemetry is not None and session.telemetry.tracer() is not None:
+        options.setdefault("trace_id", new_trace_id())  # each request sends traceparent under this trace
     view = _load_view(name, live)
     result: LoadResult = with_view(run_load, view, {**options, "url": url, "server": name})
     session.load_tests.append(result)
+    if session.telemetry is not None:
+        record_load_test(session.telemetry, result)
+        report_telemetry_problem(session)
     return result
+
+
+def telemetry(
+    otlp: Optional[str] = None,
+    *,
+    service: Optional[str] = None,
+    headers: Optional[str] = None,
+    prometheus_port: Optional[int] = None,
+    otlp_metrics: bool = False,
+    off: bool = False,
+) -> Optional[str]:
+    """Turn OpenTelemetry export on for the session (`%xybrid telemetry`), or `off=True`; its status line.
+
+    `otlp`: an OTLP/HTTP base URL (traces go to `/v1/traces`; default `$OTEL_EXPORTER_OTLP_ENDPOINT`);
+    `headers`: `K=V,...` (default `$OTEL_EXPORTER_OTLP_HEADERS`); `prometheus_port`: serve `/metrics`
+    on 127.0.0.1 for Prometheus to scrape; `otlp_metrics`: also push metrics to `/v1/metrics`.
+    """
+    session = current_session()
+    if off:
+        return session.set_telemetry(None)
+    return session.set_telemetry(settings_from_env(otlp, service, headers, prometheus_port, otlp_metrics))
 
 
 def _load_target(target: Any, session: Session) -> tuple[str, Optional[int], str]:
@@ -217,4 +266,14 @@ def history() -> Any:
     return history_frame(current_session().history)
 
 
-__all__ = ["compare", "current_session", "generate", "history", "load_test", "serve", "sweep", "with_view"]
+__all__ = [
+    "compare",
+    "current_session",
+    "generate",
+    "history",
+    "load_test",
+    "serve",
+    "sweep",
+    "telemetry",
+    "with_view",
+]

@@ -26,6 +26,7 @@ from .models import resolve_model
 from .routing import LOAD_REMOTE, RouteChoice, check_route, choose_route, fallback_route
 from .run_errors import GenerationError
 from .shell import running_shell
+from .otel import Telemetry, TelemetrySettings
 from .types import ChatMessage, GenerationConfig, GenerationOutput, LlmConfig
 
 DEFAULT_BACKEND = "llama-cpp"
@@ -99,6 +100,8 @@ class Session:
     history: list[RunRecord] = field(default_factory=list)
     #: `LoadResult`s of this session's load tests, oldest first.
     load_tests: list[Any] = field(default_factory=list)
+    #: OpenTelemetry export (`otel.Telemetry`) while it is on, else None.
+    telemetry: Optional[Telemetry] = None
     conversation: list[ChatMessage] = field(default_factory=list)
     backend_factory: Callable[[str], LlmBackend] = create_backend
 
@@ -333,6 +336,10 @@ class Session:
             output.other_cpu_cores_peak = load.other_cpu_cores_peak
             output.engine_cpu_cores_mean = load.engine_cpu_cores_mean
         self.history.append(RunRecord(len(self.history) + 1, started_at, mode, text, config, output))
+        if self.telemetry is not None:  # queued for the export thread: nothing is sent from here
+            source = self.backends[choice.target].describe_source() if choice.target == "remote" else ""
+            operation = "text_completion" if mode == "raw" else "chat"
+            self.telemetry.record_run(output, config, started_at.timestamp(), operation, source)
         if mode == "chat" and output.text:
             self.conversation += [ChatMessage.user(text), ChatMessage.assistant(output.text)]
 
@@ -348,6 +355,16 @@ class Session:
         return count
 
     # -- status --------------------------------------------------------------------------------
+    def set_telemetry(self, settings: Optional[TelemetrySettings]) -> Optional[str]:
+        """Turn OpenTelemetry export on with `settings` (replacing any), or off with None; its status line."""
+        if self.telemetry is not None:
+            self.telemetry.shutdown()
+            self.telemetry = None
+        if settings is not None:
+            self.telemetry = Telemetry(settings)
+            return self.telemetry.status()
+        return None
+
     def status(self) -> dict[str, Any]:
         """What is loaded locally and remotely, the defaults, the conversation and the history length."""
         local = self.backends.get("local")
@@ -365,6 +382,7 @@ class Session:
             "chat_turns": len(self.conversation) // 2,
             "runs": len(self.history),
             "load_tests": len(self.load_tests),
+            "telemetry": self.telemetry.status() if self.telemetry is not None else "off",
         }
 
 

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import psutil
 import pytest
 
 from benchmarks.cadence_server import CadenceServer
-from xybrid_notebook.servers import ServedModel, serve
 
 
 @pytest.fixture
@@ -21,14 +19,6 @@ def cadence_server() -> Iterator[CadenceServer]:
         server.close()
     except RuntimeError:
         pass
-
-
-@pytest.fixture(scope="session")
-def served_llama(smollm2_path: Path) -> Iterator[ServedModel]:
-    """llama.cpp's llama-server with 4 slots serving SmolLM2, built from the vendored source (cached)."""
-    server = serve(str(smollm2_path), parallel=4)
-    yield server
-    server.stop()
 
 
 def alive(pids: list[int]) -> list[int]:

@@ -15,13 +15,14 @@ PACKAGE = "xybrid_notebook"
 LAYERS = (
     grimp.Layer("magics", "__main__"),
     grimp.Layer("api"),
+    grimp.Layer("otel_spans"),
     grimp.Layer("widgets"),
     grimp.Layer("load"),
     grimp.Layer("experiments"),
     grimp.Layer("session", "export", "loopback", "servers", "llama_tools", independent=False),
     grimp.Layer("routing", "live", "gap_shading"),
     grimp.Layer("backends"),
-    grimp.Layer("chat_format", "models", "metrics", "run_errors"),
+    grimp.Layer("chat_format", "models", "metrics", "run_errors", "otel"),
     grimp.Layer("gguf_header", "types"),
     grimp.Layer("errors", "format", "host", "shell", "svg"),
 )

@@ -93,7 +93,9 @@ def measure(
                 report(config)
             if should_stop is not None and should_stop():
                 raise KeyboardInterrupt
+            began = time.time()
             rep = runner.run(config, clock_factory)
+            rep.started_s, rep.ended_s = began, time.time()
             if recorded:
                 measured.recorded[index].append(rep)
             done += 1

@@ -43,6 +43,9 @@ class Repetition:
     ttft_ms: Optional[float] = None
     token_ms: list[float] = field(default_factory=list)
     sample_ms_per_token: Optional[float] = None
+    #: Wall-clock start and end of the repetition (epoch s), for telemetry spans.
+    started_s: Optional[float] = None
+    ended_s: Optional[float] = None
 
     @property
     def itl_p95_ms(self) -> Optional[float]:

@@ -219,6 +219,9 @@ class StreamingUser(User):
 
     def _stream(self, spec: LoadSpec, path: str, body: bytes, clock: ChunkClock, record: dict[str, Any]) -> None:
         headers = {"Content-Type": "application/json", "Accept": "text/event-stream", **spec.headers}
+        if spec.trace_id:  # the request's span id, so a server that traces joins the notebook's trace
+            record["span_id"] = f"{random.getrandbits(64) or 1:016x}"
+            headers["traceparent"] = f"00-{spec.trace_id}-{record['span_id']}-01"
         request_path = urlparse(spec.url).path.rstrip("/") + "/" + path
         response = None
         for attempt in (1, 2):

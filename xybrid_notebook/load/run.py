@@ -111,6 +111,7 @@ def build_spec(
     headers: Optional[Mapping[str, str]] = None,
     ignore_eos: bool = True,
     server_pid: Optional[int] = None,
+    trace_id: str = "",
 ) -> LoadSpec:
     """A checked `LoadSpec` from the arguments of `load_test` (one line per mistake; nothing is started)."""
     if api not in ("chat", "completions"):
@@ -137,6 +138,7 @@ def build_spec(
         headers=dict(headers or {}),
         slo=parse_slo(slo),
         server_pid=server_pid,
+        trace_id=trace_id,
     )
 
 

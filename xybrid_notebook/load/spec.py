@@ -80,6 +80,8 @@ class LoadSpec:
     headers: Mapping[str, str] = field(default_factory=dict)
     slo: Mapping[str, float] = field(default_factory=dict)
     server_pid: Optional[int] = None
+    #: W3C trace id (32 hex digits) when telemetry is on: every request sends `traceparent` under it.
+    trace_id: str = ""
 
     def requests_for(self, level: Level) -> Optional[int]:
         """Measured requests a level waits for (None: it runs for `duration_s`); default 4 per user, at least 8."""

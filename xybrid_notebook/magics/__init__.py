@@ -15,7 +15,13 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import magic_arguments
 
 from ..session import Session, attach_session, detach_session
-from . import experiment_commands, load_commands, model_commands, run_commands  # noqa: F401  (they register the subcommands)
+from . import (  # noqa: F401  (they register the subcommands)
+    experiment_commands,
+    load_commands,
+    model_commands,
+    run_commands,
+    telemetry_commands,
+)
 from .generate_command import LAST_OUTPUT_NAME, generate_arguments, run_generate
 from .registry import find, full_usage, parse_line, user_errors
 

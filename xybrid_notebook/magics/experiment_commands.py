@@ -7,7 +7,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
-from ..api import with_view
+from ..api import export_experiment, with_view
 from ..experiments import compare, sweep
 from ..experiments.params import OPTIONS, read_options
 from ..types import LlmConfig
@@ -51,6 +51,7 @@ def run_sweep(context: Context, args: Namespace) -> Any:
     check_out_name(args.out)
     view = _view(context, args.text, "sweep")
     result = with_view(sweep, view, {**_settings(args, context), **experiment_params(args, context)})
+    export_experiment(result)
     context.keep(result, SWEEP_OUTPUT_NAME, args.out)
     return None if view.shows_result else result
 
@@ -69,5 +70,6 @@ def run_compare(context: Context, args: Namespace) -> Any:
     view = _view(context, args.text, f"compare {name}={a_value} vs {b_value}")
     kwargs = {"a": {name: a_value}, "b": {name: b_value}, **_settings(args, context), **params}
     result = with_view(compare, view, kwargs)
+    export_experiment(result)
     context.keep(result, COMPARE_OUTPUT_NAME, args.out)
     return result
