@@ -227,6 +227,10 @@ class PresetIds:
         preset, self.trace_id = self.trace_id, None
         return preset if preset is not None else self._random.getrandbits(128)
 
+    def is_trace_id_random(self) -> bool:
+        """What the SDK asks of an id generator: ids are random except for a load test's preset ones."""
+        return True
+
     def generate_span_id(self) -> int:
         """The preset span id once, else a random one."""
         preset, self.span_id = self.span_id, None

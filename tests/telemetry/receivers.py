@@ -18,7 +18,7 @@ from typing import Any, Optional
 
 from xybrid_notebook.models import cache_dir
 
-MLFLOW_VERSION = "3.18.0"
+MLFLOW_VERSION = "3.17.2"
 PROMETHEUS = Path("/usr/bin/prometheus")
 
 
