@@ -26,9 +26,13 @@ from benchmarks.load_cost import generator_error
 from benchmarks.load_cost import rows as load_cost_rows
 from benchmarks.load_peer import peer_agreement
 from benchmarks.load_peer import rows as load_peer_rows
+from benchmarks.load_view import load_view_cost
+from benchmarks.load_view import rows as load_view_rows
 from benchmarks.memory import rss_over_generations
 from benchmarks.overhead import llama_overhead, mistral_overhead
 from benchmarks.side_by_side import side_by_side
+from benchmarks.telemetry_cost import rows as telemetry_rows
+from benchmarks.telemetry_cost import telemetry_cost
 from benchmarks.token_budget import token_budget
 from benchmarks.traffic import widget_traffic
 
@@ -142,6 +146,10 @@ def table(results: dict[str, Any]) -> str:
         lines += ["", *load_cost_rows(results["load_cost"])]
     if "load_peer" in results:
         lines += ["", *load_peer_rows(results["load_peer"])]
+    if "load_view" in results:
+        lines += ["", *load_view_rows(results["load_view"])]
+    if "telemetry" in results:
+        lines += ["", *telemetry_rows(results["telemetry"])]
     return "\n".join(lines)
 
 
@@ -194,6 +202,8 @@ def main() -> int:
     results["engine_settings"] = _step("llama.cpp defaults vs the safe setting", engine_settings_cost)
     results["load_cost"] = _step("the load generator's own error against a cadence stub", generator_error)
     results["load_peer"] = _step("load test figures against AIPerf on llama-server", peer_agreement)
+    results["load_view"] = _step("the load test's live view in a real browser, with and without", load_view_cost)
+    results["telemetry"] = _step("what OpenTelemetry export costs a run", telemetry_cost)
     results["seconds"] = time.perf_counter() - started
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=1, default=str))

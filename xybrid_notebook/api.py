@@ -27,13 +27,13 @@ from .live import LiveRun, RunView, output_plot_data
 from .load import LoadResult
 from .load import load_test as run_load
 from .metrics import ChunkClock
+from .otel import settings_from_env
 from .otel_spans import new_trace_id, record_experiment, record_load_test
 from .run_errors import GenerationCancelled
 from .servers import ServedModel, served
 from .servers import serve as start_serving
 from .session import RunMode, Session, check_mode, current_session
 from .shell import running_shell
-from .otel import settings_from_env
 from .types import GenerationOutput
 from .widgets import widgets_wanted
 

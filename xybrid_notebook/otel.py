@@ -19,6 +19,7 @@ Needs the `telemetry` extra: `pip install 'xybrid-notebook[telemetry]'`.
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import random
@@ -43,6 +44,13 @@ CHUNK_BUCKETS = (
     *(0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.75, 1.0, 2.0, 5.0),
 )
 TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
+_SDK_LOGGERS = (
+    "opentelemetry.exporter.otlp.proto.http",
+    "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+    "opentelemetry.exporter.otlp.proto.http.metric_exporter",
+    "opentelemetry.sdk.trace.export",
+    "opentelemetry.sdk.metrics._internal.export",
+)
 TTFC = "gen_ai.client.operation.time_to_first_chunk"
 TPOC = "gen_ai.client.operation.time_per_output_chunk"
 DURATION = "gen_ai.client.operation.duration"
@@ -260,6 +268,8 @@ class Telemetry:
 
         self.settings = settings
         self.ids = PresetIds()
+        for name in _SDK_LOGGERS:  # their per-batch warnings would land in cells; the problem is said once instead
+            logging.getLogger(name).setLevel(logging.CRITICAL)
         resource = Resource.create({"service.name": settings.service})
         self.spans_sent = self.spans_failed = self.dropped = 0
         self.problem: Optional[str] = None

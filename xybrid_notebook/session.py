@@ -23,10 +23,10 @@ from .format import fmt_mib
 from .host import HostLoad, HostSampler
 from .metrics import ChunkClock
 from .models import resolve_model
+from .otel import Telemetry, TelemetrySettings
 from .routing import LOAD_REMOTE, RouteChoice, check_route, choose_route, fallback_route
 from .run_errors import GenerationError
 from .shell import running_shell
-from .otel import Telemetry, TelemetrySettings
 from .types import ChatMessage, GenerationConfig, GenerationOutput, LlmConfig
 
 DEFAULT_BACKEND = "llama-cpp"
