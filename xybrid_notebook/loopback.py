@@ -44,7 +44,7 @@ def wait_until_answering(url: str, process: subprocess.Popen[bytes], log: Path, 
 
 
 def die_with_parent() -> None:
-    """In a child before exec (Linux): get SIGTERM when the process that started it dies, even by SIGKILL."""
+    """In a child about to run its program (Linux): SIGTERM when the process that started it dies, even by SIGKILL."""
     try:
         import ctypes
 

@@ -51,6 +51,7 @@ _SDK_LOGGERS = (
     "opentelemetry.sdk.trace.export",
     "opentelemetry.sdk.metrics._internal.export",
 )
+EXPERIMENT_RATE = "xybrid.experiment.rate"
 TTFC = "gen_ai.client.operation.time_to_first_chunk"
 TPOC = "gen_ai.client.operation.time_per_output_chunk"
 DURATION = "gen_ai.client.operation.duration"
@@ -216,6 +217,8 @@ class SpanSpec:
     error: Optional[str] = None
     samples: Optional[Samples] = None
     metric_attributes: Mapping[str, Any] = field(default_factory=dict)
+    #: llama-bench style rates of an experiment's repetition (`pp`, `tg`: tokens/s), for `xybrid.experiment.rate`.
+    rates: Mapping[str, float] = field(default_factory=dict)
 
 
 def _ns(seconds: float) -> int:
@@ -308,6 +311,8 @@ class Telemetry:
         self.tpoc = meter.create_histogram(TPOC, unit="s", description="Time per output chunk after the first")
         self.duration = meter.create_histogram(DURATION, unit="s", description="GenAI operation duration")
         self.tokens = meter.create_histogram(TOKEN_USAGE, unit="{token}", description="Input and output tokens")
+        # Not a GenAI client operation (llama-bench's synthetic pp/tg tests), so under our own name.
+        self.rates = meter.create_histogram(EXPERIMENT_RATE, unit="{token}/s", description="pp and tg rates of sweeps")
         self._queue: queue.Queue[Optional[Callable[[], None]]] = queue.Queue(QUEUE_SIZE)
         self._thread = threading.Thread(target=self._work, name="xybrid-telemetry", daemon=True)
         self._thread.start()
@@ -489,6 +494,8 @@ class Telemetry:
         for child in children:
             if child.samples is not None:
                 self.record_samples(child.samples, child.metric_attributes)
+            for test, rate in child.rates.items():
+                self.rates.record(rate, {**child.metric_attributes, "xybrid.test": test})
         tracer = self.tracer()
         if tracer is None:
             return

@@ -3,8 +3,9 @@
 Turns results into `otel.SpanSpec`s (the `otel` module knows no result type) and
 queues them on the session's exporter. A load test's request spans keep the span ids
 their `traceparent` headers carried, under the test's trace id, so a server that traces
-joins the same trace. Repetitions of llama-bench's synthetic tests are spans only; load
-test requests are real client operations and also feed the GenAI client metrics.
+joins the same trace. Repetitions of llama-bench's synthetic tests feed only our own
+`xybrid.experiment.rate` metric; load test requests are real client operations and feed the
+GenAI client metrics.
 """
 
 from __future__ import annotations
@@ -41,7 +42,10 @@ def _repetition_spans(result: ConfigResult, label: str) -> list[SpanSpec]:
             value = getattr(rep, name)
             if value is not None:
                 attributes[f"xybrid.{name}"] = value
-        spans.append(SpanSpec(f"repetition {label} #{number}", rep.started_s, rep.ended_s, attributes))
+        rates = {test: value for test, value in (("pp", rep.pp_tps), ("tg", rep.tg_tps)) if value is not None}
+        metric = {"gen_ai.request.model": model, "xybrid.configuration": label}
+        name = f"repetition {label} #{number}"
+        spans.append(SpanSpec(name, rep.started_s, rep.ended_s, attributes, metric_attributes=metric, rates=rates))
     return spans
 
 

@@ -114,6 +114,10 @@ def test_a_run_a_sweep_and_a_load_test_reach_both_receivers(
     assert prometheus_value(
         prometheus, "sum(gen_ai_client_operation_time_to_first_chunk_seconds_sum)", total
     ) == pytest.approx(total, rel=1e-6)
+    rates = [rep.tg_tps for r in sweep.results for rep in r.repetitions] + [
+        rep.pp_tps for r in sweep.results for rep in r.repetitions
+    ]
+    assert prometheus_value(prometheus, 'sum({__name__=~"xybrid_experiment_rate.*_count"})', len(rates)) == len(rates)
     gaps = sum(len(o.inter_chunk_ms) for o in runs) + sum(len(r["offsets_ms"]) - 1 for r in requests)
     assert (
         prometheus_value(prometheus, "sum(gen_ai_client_operation_time_per_output_chunk_seconds_count)", gaps) == gaps
