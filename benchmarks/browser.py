@@ -191,6 +191,21 @@ def _demo_html_size() -> dict[str, Any]:
     }
 
 
+def open_lab_page(playwright: Any, url: str, notebook: str, received: list[int]) -> tuple[Any, Any]:
+    """Headless Chromium on `notebook` in the Lab at `url`, counting the websocket bytes the page receives
+    into `received[0]`; returns (browser, page) once the kernel is idle."""
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+    page = browser.new_page(viewport={"width": 1280, "height": 1400})
+    page.on(
+        "websocket",
+        lambda ws: ws.on("framereceived", lambda payload: received.__setitem__(0, received[0] + len(payload))),
+    )
+    page.goto(f"{url}/lab/tree/{notebook}?reset")
+    page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=60_000)
+    _wait_idle(page, 120_000)
+    return browser, page
+
+
 def browser_overhead(rounds: int = 5, demo: bool = True, model: str = MODELS[0]) -> dict[str, Any]:
     """The four variants alternated (one warm-up round), medians, and the size figures."""
     from playwright.sync_api import sync_playwright
@@ -201,15 +216,7 @@ def browser_overhead(rounds: int = 5, demo: bool = True, model: str = MODELS[0])
     received = [0]
     try:
         with jupyterlab(root) as url, sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
-            page = browser.new_page(viewport={"width": 1280, "height": 1400})
-            page.on(
-                "websocket",
-                lambda ws: ws.on("framereceived", lambda payload: received.__setitem__(0, received[0] + len(payload))),
-            )
-            page.goto(f"{url}/lab/tree/bench.ipynb?reset")
-            page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=60_000)
-            _wait_idle(page, 120_000)
+            browser, page = open_lab_page(playwright, url, "bench.ipynb", received)
             devtools = page.context.new_cdp_session(page)
             sampler = CpuSampler()
             before_setup = received[0]

@@ -22,8 +22,8 @@ from typing import Any
 
 import nbformat
 
-from .browser import RESULT, RUN_CELL, CpuSampler, _run_cell, _wait_idle
-from .lab import CHROMIUM, CHROMIUM_FLAGS, jupyterlab
+from .browser import RESULT, RUN_CELL, CpuSampler, _run_cell, _wait_idle, open_lab_page
+from .lab import jupyterlab
 
 SETUP = """%load_ext xybrid_notebook
 import json, time, xybrid_notebook as xn
@@ -53,14 +53,7 @@ def load_view_cost(rounds: int = 3) -> dict[str, Any]:
     received = [0]
     try:
         with jupyterlab(root) as url, sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
-            page = browser.new_page(viewport={"width": 1280, "height": 1400})
-            page.on(
-                "websocket", lambda ws: ws.on("framereceived", lambda p: received.__setitem__(0, received[0] + len(p)))
-            )
-            page.goto(f"{url}/lab/tree/load_view.ipynb?reset")
-            page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=60_000)
-            _wait_idle(page, 120_000)
+            browser, page = open_lab_page(playwright, url, "load_view.ipynb", received)
             sampler = CpuSampler()
             page.evaluate(RUN_CELL, 0)
             _wait_idle(page, 300_000)

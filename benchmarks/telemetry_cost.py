@@ -16,39 +16,20 @@ import argparse
 import os
 import statistics
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from benchmarks.http_receiver import AnsweringReceiver
 from xybrid_notebook import GenerationConfig
 from xybrid_notebook.loopback import free_port
 from xybrid_notebook.otel import Telemetry, TelemetrySettings
 from xybrid_notebook.session import Session
 
 PROMPT = "Write a short story about a lighthouse keeper."
-
-
-class Accepting(ThreadingHTTPServer):
-    """An OTLP/HTTP receiver that reads every export and answers 200."""
-
-    def __init__(self) -> None:
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        super().__init__(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.serve_forever, daemon=True).start()
 
 
 def _hand_over_us(telemetry: Telemetry, output: Any, config: GenerationConfig) -> float:
@@ -76,10 +57,10 @@ def _export_ms(telemetry: Telemetry, output: Any, config: GenerationConfig) -> f
 
 def telemetry_cost(rounds: int = 7, tokens: int = 64) -> dict[str, Any]:
     """Alternate off / accepting / dead; medians per variant, and the hand-over and export costs."""
-    receiver = Accepting()
+    receiver = AnsweringReceiver(200)
     variants = {
         "off": None,
-        "on, receiver accepts": TelemetrySettings(f"http://127.0.0.1:{receiver.server_address[1]}"),
+        "on, receiver accepts": TelemetrySettings(receiver.url),
         "on, receiver dead": TelemetrySettings(f"http://127.0.0.1:{free_port()}"),
     }
     session = Session()

@@ -65,6 +65,19 @@ class Lab:
         return json.loads("".join(printed))
 
 
+def exported_html(notebook: Path) -> str:
+    """`jupyter nbconvert --to html` of a saved notebook: what a reader without a kernel sees."""
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "jupyter", "nbconvert", "--to", "html", "--stdout", str(notebook)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     """JupyterLab on 127.0.0.1 with no token, serving a copy of example_notebooks."""

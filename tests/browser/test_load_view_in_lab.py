@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from typing import Any
 
 import pytest
 
-from .conftest import ARTIFACTS, Lab
+from .conftest import ARTIFACTS, Lab, exported_html
 from .test_run_view_in_lab import (
     open_notebook,
     run_all,
@@ -62,23 +60,8 @@ def test_a_load_test_grows_live_then_leaves_its_static_form(page: Any, lab: Lab)
     page.screenshot(path=str(ARTIFACTS / "load_view_final.png"))
 
     save_notebook(page)
-    html_path = ARTIFACTS / "load_view.html"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "jupyter",
-            "nbconvert",
-            "--to",
-            "html",
-            str(lab.root / "load_view.ipynb"),
-            "--output-dir",
-            str(ARTIFACTS),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    exported = html_path.read_text()
+    exported = exported_html(lab.root / "load_view.ipynb")
+    (ARTIFACTS / "load_view.html").write_text(exported)
     assert (
         "xybrid-load-static" in exported and "TTFT per level" in exported and "Latency against throughput" in exported
     )

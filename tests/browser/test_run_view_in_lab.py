@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import html
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -15,7 +13,7 @@ import pytest
 
 from xybrid_notebook.format import fmt_ms
 
-from .conftest import ARTIFACTS, Lab
+from .conftest import ARTIFACTS, Lab, exported_html
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -170,21 +168,7 @@ def test_quickstart_streams_text_and_chart_live_then_leaves_the_static_form(page
     assert "previous run" in runs[1].outputs[0].data["text/html"]
     assert "xybrid-shaded" not in first_html and "xybrid-shaded" in runs[2].outputs[0].data["text/html"]
 
-    exported = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "jupyter",
-            "nbconvert",
-            "--to",
-            "html",
-            "--stdout",
-            str(lab.root / "01_quickstart.ipynb"),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    exported = exported_html(lab.root / "01_quickstart.ipynb")
     assert exported.count('class="xybrid-svg"') == 3 and exported.count('data-label="TTFT"') == 3
     assert len(exported) < 6_000_000
 

@@ -7,18 +7,17 @@ A dead or refusing receiver costs a run nothing, and says so once, in one line.
 from __future__ import annotations
 
 import json
-import threading
 import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import xybrid_notebook as xn
+from benchmarks.http_receiver import AnsweringReceiver
 from xybrid_notebook.errors import InvalidInput
 from xybrid_notebook.loopback import free_port, running_server
 from xybrid_notebook.servers import ServedModel
@@ -155,29 +154,11 @@ def test_a_run_a_sweep_and_a_load_test_reach_both_receivers(
     assert load.spec.trace_id in parents["load_test"]["trace_id"].replace("-", "")
 
 
-class Refusing(ThreadingHTTPServer):
-    """A trace receiver that answers every export with HTTP 400."""
-
-    def __init__(self) -> None:
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                self.send_response(400)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        super().__init__(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-
-
 @pytest.mark.parametrize("receiver", ["dead", "refusing"])
 def test_a_receiver_that_is_down_or_refuses_costs_runs_nothing_and_says_so_once(
     receiver: str, smollm2_path: Path, telemetry_off: None
 ) -> None:
-    refusing = Refusing() if receiver == "refusing" else None
+    refusing = AnsweringReceiver(400) if receiver == "refusing" else None
     port = refusing.server_address[1] if refusing else free_port()
     xn.telemetry(f"http://127.0.0.1:{port}")
     session = xn.current_session()
