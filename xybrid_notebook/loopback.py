@@ -29,6 +29,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class ServerDidNotStart(RuntimeError):
+    """A server exited, or did not answer in time; `returncode` is its exit status (negative: killed by that
+    signal), None if it was still running."""
+
+    def __init__(self, message: str, returncode: Optional[int]) -> None:
+        super().__init__(message)
+        self.returncode = returncode
+
+
 def wait_until_answering(url: str, process: subprocess.Popen[bytes], log: Path, timeout_s: float, name: str) -> None:
     """Return once `url` answers; raise with the end of the log if the process exits or the time runs out."""
     deadline = time.monotonic() + timeout_s
@@ -39,7 +48,7 @@ def wait_until_answering(url: str, process: subprocess.Popen[bytes], log: Path, 
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
                 tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
-                raise RuntimeError(f"{name} did not start:\n{tail}") from None
+                raise ServerDidNotStart(f"{name} did not start:\n{tail}", process.returncode) from None
             time.sleep(0.3)
 
 

@@ -248,21 +248,18 @@ class PresetIds:
         return preset if preset is not None else self._random.getrandbits(64)
 
 
-def _sdk() -> Any:
+def _require_sdk() -> None:
     try:
         from opentelemetry.sdk import trace  # noqa: F401
     except ImportError:
         raise BackendUnavailable(f"telemetry needs OpenTelemetry: {INSTALL}") from None
-    import opentelemetry.sdk as sdk
-
-    return sdk
 
 
 class Telemetry:
     """One session's exporters, instruments and export thread."""
 
     def __init__(self, settings: TelemetrySettings) -> None:
-        _sdk()
+        _require_sdk()
         from opentelemetry.sdk.metrics import MeterProvider
         from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
         from opentelemetry.sdk.resources import Resource

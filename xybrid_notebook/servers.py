@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Optional
 
 from .errors import BackendUnavailable, InvalidInput
-from .loopback import LOOPBACK, free_port, start_server, stop_group
+from .loopback import LOOPBACK, ServerDidNotStart, free_port, start_server, stop_group
 from .models import resolve_model
 
 _SERVED: dict[int, ServedModel] = {}
@@ -81,7 +81,9 @@ class ServedModel:
 
 
 def _signal_name(code: Optional[int]) -> str:
-    if code is None or code >= 0:
+    if code is None:
+        return "no answer in time"
+    if code >= 0:
         return f"exit code {code}"
     try:
         return signal.Signals(-code).name
@@ -190,23 +192,14 @@ def _start_llama_server(path: Path, parallel: int, ctx: int, port: int, threads:
     argv = llama_server_argv(binary, path, parallel, ctx, port, threads, no_repack)
     try:
         process = _start(argv, port, log, "llama-server")
-    except RuntimeError as exc:
-        died = _signal_name(_last_exit(log))
+    except ServerDidNotStart as exc:
+        died = _signal_name(exc.returncode)
         if no_repack or "SIG" not in died:
             raise BackendUnavailable(f"llama-server did not start ({died}); its log: {log}") from exc
         notes.append(f"llama-server died by {died} with repacking on; started again with --no-repack")
         argv = llama_server_argv(binary, path, parallel, ctx, port, threads, True)
         process = _start(argv, port, log, "llama-server")
     return ServedModel("llama-server", path, parallel, ctx, port, process, log, argv, notes)
-
-
-def _last_exit(log: Path) -> Optional[int]:
-    # start_server has already reaped the process; its exit status is not kept, so read the log for a signal.
-    text = log.read_text(errors="replace") if log.exists() else ""
-    for sig in (signal.SIGSEGV, signal.SIGILL, signal.SIGBUS, signal.SIGABRT):
-        if sig.name in text:
-            return -int(sig)
-    return None
 
 
 def served() -> list[ServedModel]:

@@ -59,6 +59,30 @@ def test_a_shared_prefix_is_served_from_the_prompt_cache(served_llama: ServedMod
     assert result.rows[0]["server_cached_tokens_mean"] >= 48
 
 
+def test_a_server_that_faults_while_starting_is_named_and_started_without_repacking(
+    smollm2_path, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A stand-in for a CPU whose repacking faults: the real llama-server, but SIGSEGV unless --no-repack is given.
+    from xybrid_notebook import llama_tools, servers
+    from xybrid_notebook.backends import llama_cpp_bench
+
+    faulting = tmp_path / "llama-server"
+    faulting.write_text(
+        f'#!/bin/sh\ncase " $* " in *" --no-repack "*) exec {llama_tools.find("llama-server")} "$@";; esac\n'
+        "kill -SEGV $$\n"
+    )
+    faulting.chmod(0o755)
+    monkeypatch.setattr(llama_tools, "find", lambda target: faulting)
+    monkeypatch.setattr(llama_cpp_bench, "probed_settings", lambda path: {"use_extra_bufts": True})
+    server = servers.serve(str(smollm2_path), parallel=1)
+    try:
+        assert "--no-repack" in server.argv and server.alive
+        assert server.notes == ["llama-server died by SIGSEGV with repacking on; started again with --no-repack"]
+    finally:
+        server.stop()
+    assert alive([server.pid]) == []
+
+
 def test_the_magics_serve_list_load_and_stop(smollm2_path, capsys: pytest.CaptureFixture[str]) -> None:
     from IPython.core.error import UsageError
     from IPython.core.interactiveshell import InteractiveShell

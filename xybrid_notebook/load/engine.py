@@ -171,9 +171,8 @@ class StreamingUser(User):
     wait_time = constant(0)
 
     def on_start(self) -> None:
-        """Open this user's connection pool (one connection) to the target."""
+        """No connection yet: the first request opens one (and a request that finds it closed, a fresh one)."""
         self.http: Optional[HTTPClient] = None
-        self.failures = 0
 
     def _client(self, spec: LoadSpec, fresh: bool = False) -> HTTPClient:
         if self.http is None or fresh:
@@ -215,7 +214,8 @@ class StreamingUser(User):
             # GreenletExit (a level's end) leaves outcome "cut": the request was in flight when the level ended.
             clock.stop()
             self._report(clock, record, outcome)
-        self._after(outcome, record.get("error"))
+        if record.get("error") is not None:
+            gevent.sleep(0.05)  # a server that refuses must not turn the user into a busy loop
 
     def _stream(self, spec: LoadSpec, path: str, body: bytes, clock: ChunkClock, record: dict[str, Any]) -> None:
         headers = {"Content-Type": "application/json", "Accept": "text/event-stream", **spec.headers}
@@ -272,11 +272,6 @@ class StreamingUser(User):
         record["end_ms"] = round((clock.t_end or clock.t_start) - clock.t_start) / NS_PER_MS
         record["pid"] = os.getpid()
         self.environment.runner.send_message(MSG_REQUEST, record)
-
-    def _after(self, outcome: str, kind: Optional[str]) -> None:
-        self.failures = self.failures + 1 if kind in ("connect", "cut") else 0
-        if kind is not None:
-            gevent.sleep(0.05)  # a server that refuses must not turn the user into a busy loop
 
 
 class CpuMeter:

@@ -110,10 +110,7 @@ class LoadProcess:
         deadline = time.monotonic() + grace_s
         while self.process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)
-        if self.process.poll() is None:
-            stop_group(self.process, grace_s=0.5)
-        else:
-            stop_group(self.process, grace_s=0.5)  # any worker still in the group
+        stop_group(self.process, grace_s=0.5)  # the controller if it is still running, and any worker left
         if self.process.stdin is not None:
             try:
                 self.process.stdin.close()
