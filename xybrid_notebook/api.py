@@ -52,6 +52,7 @@ def generate(
     plot: bool = True,
     compare_last: bool = False,
     color_gaps: bool = False,
+    breakdown: bool = False,
     session: Optional[Session] = None,
     on_notice: Callable[[str], Any] = print,
     **settings: Any,
@@ -63,6 +64,8 @@ def generate(
     (`max_tokens`, `temperature`, `top_p`, `top_k`, `min_p`, `repeat_penalty`, `seed`,
     `stop`). A bad value raises `InvalidInput` before anything is shown. Stop or an
     interrupt ends the run and returns what it produced, marked "cancelled".
+    `breakdown` draws the finished chart as each gap stacked by phase (a toggle in the page
+    switches it on any run).
     """
     session = session or current_session()
     if not prompt or not prompt.strip():
@@ -76,7 +79,7 @@ def generate(
         if notice:
             on_notice(notice)
     title = f"{backend.model_id()} · {backend.label()} · {mode}"
-    view = _run_view(session, _widgets(live), plot, compare_last, color_gaps, title)
+    view = _run_view(session, _widgets(live), plot, compare_last, color_gaps, title, breakdown)
     clock = ChunkClock()
     live_run = LiveRun(view, clock, plot=view.plot)
     view.start(title)
@@ -110,7 +113,9 @@ def report_telemetry_problem(session: Session, say: Callable[[str], Any] = print
         say(f"telemetry: {problem}")
 
 
-def _run_view(session: Session, widgets: bool, plot: bool, compare_last: bool, color_gaps: bool, title: str) -> RunView:
+def _run_view(
+    session: Session, widgets: bool, plot: bool, compare_last: bool, color_gaps: bool, title: str, breakdown: bool
+) -> RunView:
     """The widget run view, shown now, or the text view."""
     if not widgets:
         from .widgets.text_view import TextView
@@ -120,7 +125,7 @@ def _run_view(session: Session, widgets: bool, plot: bool, compare_last: bool, c
 
     last = session.last_output
     previous = output_plot_data(last) if compare_last and last is not None and last.emitted_chunks >= 2 else None
-    view = WidgetView(plot=plot, previous=previous, color_gaps=color_gaps, title=title)
+    view = WidgetView(plot=plot, previous=previous, color_gaps=color_gaps, title=title, breakdown=breakdown)
     view.display()
     return view
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from .errors import InvalidInput
 from .session import RunRecord
+from .types import GenerationOutput
 
 CSV_COLUMNS = [
     "index",
@@ -44,6 +45,23 @@ CSV_COLUMNS = [
     "other_cpu_cores_peak",
     "engine_cpu_cores_mean",
 ]
+PHASE_NAMES = (  # every phase a built-in backend marks (see docs/metrics.md); a run has only some of them
+    "prepare",
+    "prefill",
+    "decode",
+    "engine",
+    "sample",
+    "text",
+    "connect",
+    "send",
+    "server_queue",
+    "server_prefill",
+    "server_decode",
+    "transport",
+    "client",
+)
+SHARE_COLUMNS = [f"share_{name}" for name in PHASE_NAMES] + ["stalls", "stall_share"]
+CSV_COLUMNS += SHARE_COLUMNS
 FORMATS = (".json", ".csv")
 
 
@@ -52,7 +70,16 @@ def csv_row(record: RunRecord) -> dict[str, Any]:
     data = record.to_dict()
     row = {**data.pop("output"), **data}
     row.update(max_tokens=record.config.max_tokens, temperature=record.config.temperature)
+    row.update(phase_share_columns(record.output))
     return {column: row.get(column) for column in CSV_COLUMNS}
+
+
+def phase_share_columns(output: GenerationOutput) -> dict[str, Any]:
+    """`share_<phase>` for each phase the run kept, the stall count and the share of time stalls added."""
+    shares = {f"share_{name}": share for name, share in output.phase_shares().items()}
+    if not output.phases_ms:
+        return shares
+    return {**shares, "stalls": len(output.stalls), "stall_share": output.stall_share()}
 
 
 def history_frame(records: Sequence[RunRecord]) -> Any:

@@ -1,4 +1,4 @@
-"""One place for how figures are written: the "–" placeholder, ms, tok/s, MiB, cores, any table cell, JSON."""
+"""One place for how figures are written: the "–" placeholder, ms, tok/s, MiB, cores, shares, any table cell, JSON."""
 
 from __future__ import annotations
 
@@ -26,6 +26,14 @@ def fmt_mib(value: Optional[int]) -> str:
 def fmt_cores(value: Optional[float]) -> str:
     """CPU use in cores, two decimals."""
     return MISSING if value is None else f"{value:.2f} cores"
+
+
+def fmt_share(value: Optional[float]) -> str:
+    """A share as a percentage: one decimal below 10 %, whole above."""
+    if value is None:
+        return MISSING
+    percent = 100.0 * value
+    return f"{percent:.1f} %" if abs(percent) < 10 else f"{percent:.0f} %"
 
 
 def fmt_value(value: object) -> str:

@@ -5,30 +5,100 @@ cores, and llama.cpp's threads wait for the slowest of them. A gap that looks
 like the engine's may be another process's. A daemon thread samples system-wide
 and own-process CPU time about ten times a second, off the token path, so the
 figures of a run can say how much they may have been inflated.
+
+Every other sample it also reads each process's CPU time from `/proc` (Linux), so a
+stalled gap can be given the names of the processes that ran during it
+(`ProcessTimeline.who_ran`).
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Optional
 
 if TYPE_CHECKING:
     import psutil
 
 SAMPLE_INTERVAL_S = 0.1
+PROCESS_EVERY = 2  # per-process readings every this many samples (a /proc walk costs about 1 ms)
 NOTICEABLE_CORES = 0.2  # other processes' mean load above this is reported with the run
+NAMED_CORES = 0.05  # a process is named next to a stall when it used at least this many cores then
+_TICKS_PER_S = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def process_cpu_ticks(skip_pid: int) -> dict[int, tuple[str, int]]:
+    """Every process's name and CPU time (user + system, in clock ticks) from `/proc`; {} where there is none."""
+    readings: dict[int, tuple[str, int]] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return readings
+    for entry in entries:
+        if not entry.isdigit() or int(entry) == skip_pid:
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as stat:
+                raw = stat.read()
+        except OSError:  # it ended meanwhile
+            continue
+        open_paren, close_paren = raw.find(b"("), raw.rfind(b")")
+        fields = raw[close_paren + 2 :].split()
+        if open_paren < 0 or len(fields) < 13:
+            continue
+        readings[int(entry)] = (
+            raw[open_paren + 1 : close_paren].decode(errors="replace"),
+            int(fields[11]) + int(fields[12]),
+        )
+    return readings
+
+
+@dataclass
+class ProcessTimeline:
+    """Other processes' CPU use between readings: (start, end, {name: cores}) per interval (perf_counter s)."""
+
+    intervals: list[tuple[float, float, dict[str, float]]] = field(default_factory=list)
+
+    def add(
+        self, start: float, end: float, before: dict[int, tuple[str, int]], after: dict[int, tuple[str, int]]
+    ) -> None:
+        """Keep the cores each process name used between two readings (only the names that used any)."""
+        if end <= start:
+            return
+        by_name: dict[str, float] = {}
+        for pid, (name, ticks) in after.items():
+            used = ticks - before[pid][1] if pid in before else 0
+            if used > 0:
+                by_name[name] = by_name.get(name, 0.0) + used / _TICKS_PER_S / (end - start)
+        self.intervals.append((start, end, by_name))
+
+    def who_ran(self, start: float, end: float, limit: int = 3) -> list[dict[str, float | str]]:
+        """The processes that used the most CPU in the readings around [start, end], in cores, busiest first."""
+        overlapping = [(a, b, used) for a, b, used in self.intervals if a < end and b > start]
+        if not overlapping:
+            return []
+        span = sum(b - a for a, b, _ in overlapping)
+        totals: dict[str, float] = {}
+        for a, b, used in overlapping:
+            for name, cores in used.items():
+                totals[name] = totals.get(name, 0.0) + cores * (b - a) / span
+        ranked = sorted(totals.items(), key=lambda item: -item[1])
+        return [{"name": name, "cores": round(cores, 2)} for name, cores in ranked[:limit] if cores >= NAMED_CORES]
 
 
 @dataclass(frozen=True)
 class HostLoad:
-    """CPU use during one run, in cores (1.0 = one core busy for the whole run)."""
+    """CPU use during one run, in cores (1.0 = one core busy for the whole run), and who else ran when."""
 
     other_cpu_cores_mean: float
     other_cpu_cores_peak: float
     engine_cpu_cores_mean: float
     samples: int
+    processes: ProcessTimeline = field(default_factory=ProcessTimeline)
 
 
 def interference_note(other_cores_mean: Optional[float]) -> Optional[str]:
@@ -63,18 +133,30 @@ class HostSampler:
         self._thread: Optional[threading.Thread] = None
         self._first: Optional[_Reading] = None
         self._other: list[float] = []
+        self._timeline = ProcessTimeline()
 
     def start(self) -> HostSampler:
         """Take the first reading and begin sampling."""
         self._first = previous = _Reading(self._process)
         self._stop.clear()
+        own_pid = self._process.pid
+        timeline = self._timeline = ProcessTimeline()
+        processes_at, processes = time.perf_counter(), process_cpu_ticks(own_pid)
 
         def sample() -> None:
-            nonlocal previous
+            nonlocal previous, processes_at, processes
+            count = 0
             while not self._stop.wait(self.interval_s):
                 current = _Reading(self._process)
                 self._other.append(_other_cores(previous, current))
                 previous = current
+                count += 1
+                if count % PROCESS_EVERY == 0:
+                    now, readings = time.perf_counter(), process_cpu_ticks(own_pid)
+                    timeline.add(processes_at, now, processes, readings)
+                    processes_at, processes = now, readings
+            now = time.perf_counter()
+            timeline.add(processes_at, now, processes, process_cpu_ticks(own_pid))
 
         self._thread = threading.Thread(target=sample, name="xybrid-host-sampler", daemon=True)
         self._thread.start()
@@ -96,6 +178,7 @@ class HostSampler:
             other_cpu_cores_peak=max(self._other, default=other_mean),
             engine_cpu_cores_mean=max(last.own - self._first.own, 0.0) / elapsed,
             samples=len(self._other),
+            processes=self._timeline,
         )
 
 
@@ -106,3 +189,24 @@ def _other_cores(before: _Reading, after: _Reading) -> float:
     busy = after.system_busy - before.system_busy
     own = after.own - before.own
     return max(busy - own, 0.0) / elapsed
+
+
+HOG_NAME = "xybrid-hog"
+_HOG_SCRIPT = """
+import ctypes, os, signal, sys, time
+libc = ctypes.CDLL(None)
+libc.prctl(15, b"{name}", 0, 0, 0)  # PR_SET_NAME: the name /proc and the stall notes show
+libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: it dies with whoever started it
+time.sleep({delay})
+end = time.perf_counter() + {seconds}
+while time.perf_counter() < end:
+    pass
+"""
+
+
+def start_cpu_hog(seconds: float, processes: Optional[int] = None, delay_s: float = 0.0) -> list[subprocess.Popen]:
+    """Start busy processes (one per core by default), named `xybrid-hog`, that spin for `seconds`
+    after `delay_s` and exit: other work to see as stalls. They die with this process."""
+    count = processes or len(os.sched_getaffinity(0))
+    script = _HOG_SCRIPT.format(name=HOG_NAME, delay=float(delay_s), seconds=float(seconds))
+    return [subprocess.Popen([sys.executable, "-c", script]) for _ in range(count)]

@@ -3,15 +3,21 @@
 Definitions follow metrics.md exactly. Nothing here knows about UIs or engines.
 Timestamps are kept as integer nanosecond offsets from `t_start` in an
 `array('q')` and token counts in an `array('I')`: 12 bytes per chunk.
+
+`PhaseClock` splits each gap into phases on the same clock: a backend names the
+phase it enters (`enter`), and the stamp that closes a chunk closes the open phase
+with the same reading, so a chunk's phases sum to its gap by construction. What no
+phase claims is `client`. It keeps 16 bytes per chunk at most (three phases and the
+engine's CPU time, in whole microseconds).
 """
 
 from __future__ import annotations
 
 import time
 from array import array
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Optional, Union
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Optional, TypeVar, Union
 
 import numpy as np
 
@@ -19,6 +25,12 @@ from .types import GenerationOutput
 
 NS_PER_MS = 1_000_000.0
 NS_PER_S = 1_000_000_000.0
+NS_PER_US = 1_000
+CLIENT = "client"  # what no phase claims: our loop, the core, the listeners, the hand-off to the view
+STALL_SHARE = 0.6  # a decode whose CPU share is below this fraction of the run's median share ...
+STALL_GAP = 1.5  # ... and whose gap is above this multiple of the run's median gap is a stall
+MIN_USUAL_SHARE = 0.25  # below it the engine does not compute in this process (a GPU, a stand-in): no stalls
+ItemT = TypeVar("ItemT")
 
 
 @dataclass
@@ -31,6 +43,16 @@ class EngineReport:
     engine_decode_tps: Optional[float] = None
     engine_prefill_tps: Optional[float] = None
     finish_reason: str = "stop"
+    #: One line on what the phases could not split (e.g. a server that reports no per-token timings).
+    phase_note: Optional[str] = None
+    #: A backend whose server times itself splits our phases further once the run ends (see `refine_phases`).
+    phase_refiner: Optional[Callable[[dict[str, list[float]]], dict[str, list[float]]]] = field(
+        default=None, repr=False
+    )
+
+    def refine_phases(self, phases_ms: dict[str, list[float]]) -> dict[str, list[float]]:
+        """The phases as measured, split further by what the engine or server reported about itself."""
+        return self.phase_refiner(phases_ms) if self.phase_refiner is not None and phases_ms else phases_ms
 
 
 @dataclass(frozen=True)
@@ -87,15 +109,29 @@ class ChunkClock:
         return len(self.offsets_ns)
 
     def build_output(
-        self, pieces: Sequence[str], report: EngineReport, identity: RunIdentity, finish_reason: str
+        self,
+        pieces: Sequence[str],
+        report: EngineReport,
+        identity: RunIdentity,
+        finish_reason: str,
+        phases: Optional[PhaseClock] = None,
     ) -> GenerationOutput:
-        """Turn the timestamps, the chunks' text and the engine's report into every figure of metrics.md."""
+        """Turn the timestamps, the chunks' text, the phases and the engine's report into every figure of metrics.md."""
         if self.t_end is None:
             self.stop()
         assert self.t_end is not None
         offsets_ns = np.frombuffer(self.offsets_ns, dtype=np.int64) if self.offsets_ns else np.zeros(0, np.int64)
+        offsets_ms = offsets_ns / NS_PER_MS
+        phases_ms: dict[str, list[float]] = {}
+        stalls: list[dict[str, Any]] = []
+        if phases is not None and offsets_ms.size:
+            gaps_ms = np.diff(offsets_ms, prepend=0.0)
+            phases_ms = report.refine_phases(phases.phases_ms(gaps_ms))
+            stalls = find_stalls(gaps_ms, phases.cpu_shares(offsets_ms.size))
         return build_generation_output(
-            offsets_ms=offsets_ns / NS_PER_MS,
+            phases_ms=phases_ms,
+            stalls=stalls,
+            offsets_ms=offsets_ms,
             chunk_tokens=list(self.chunk_tokens),
             generation_time_ms=(self.t_end - self.t_start) / NS_PER_MS,
             chunk_texts=list(pieces),
@@ -103,6 +139,185 @@ class ChunkClock:
             identity=identity,
             finish_reason=finish_reason,
         )
+
+
+@dataclass(frozen=True)
+class PhasePlan:
+    """The phases a backend marks, in order: `first` only before the first chunk, `repeating` in every chunk.
+
+    `cpu_phase` is the repeating phase during which the process's CPU time is read (the
+    engine at work, for its CPU share); None where the engine is not in this process.
+    At most three repeating phases, to keep 16 bytes per chunk.
+    """
+
+    first: tuple[str, ...] = ("prepare",)
+    repeating: tuple[str, ...] = ()
+    cpu_phase: Optional[str] = None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every marked phase, in order (`client` is not marked: it is what none of them claims)."""
+        return self.first + self.repeating
+
+
+_U32_MAX = 2**32 - 1
+
+
+class PhaseClock:
+    """Splits every chunk's gap into named phases, read from the `ChunkClock` it wraps.
+
+    `start()` starts the chunk clock and opens the first phase; a backend calls
+    `enter(index)` at each boundary, or `engine(index)` / `engine_done(index)` around
+    the engine's own work (which also reads the process's CPU time); `stamp()` stamps
+    the chunk and closes the open phase with the same reading, then opens `client`.
+    """
+
+    __slots__ = (
+        "plan",
+        "threads",
+        "_clock",
+        "_now",
+        "_cpu_now",
+        "_acc",
+        "_open",
+        "_since",
+        "_cpu_since",
+        "_cpu_acc",
+        "_repeating",
+        "first_ns",
+        "per_chunk_us",
+        "cpu_us",
+    )
+
+    def __init__(
+        self,
+        clock: ChunkClock,
+        plan: PhasePlan = PhasePlan(),
+        threads: int = 1,
+        cpu_now: Callable[[], int] = time.process_time_ns,
+    ) -> None:
+        self.plan, self.threads = plan, threads
+        self._clock, self._now, self._cpu_now = clock, clock._now, cpu_now
+        n = len(plan.names)
+        self._acc = [0] * (n + 1)  # the last slot is `client`
+        self._open, self._since, self._cpu_since, self._cpu_acc = 0, 0, 0, 0
+        self._repeating = tuple(range(len(plan.first), n))
+        self.first_ns: Optional[list[int]] = None
+        self.per_chunk_us = [array("I") for _ in self._repeating]
+        self.cpu_us = array("I")
+
+    @property
+    def clock(self) -> ChunkClock:
+        """The chunk clock whose readings the phases share."""
+        return self._clock
+
+    def index(self, name: str) -> int:
+        """The index `enter` takes for a phase of the plan (`client` is the last)."""
+        return len(self.plan.names) if name == CLIENT else self.plan.names.index(name)
+
+    def start(self) -> None:
+        """Start the chunk clock (a new run) and open the first phase."""
+        clock = self._clock
+        clock.start()
+        self._acc = [0] * len(self._acc)
+        self._open, self._since, self._cpu_acc = 0, clock.t_start, 0
+        self.first_ns = None
+        for values in (*self.per_chunk_us, self.cpu_us):
+            del values[:]
+
+    def enter(self, phase: int) -> None:
+        """Close the open phase now and open `phase`."""
+        now = self._now()
+        self._acc[self._open] += now - self._since
+        self._open, self._since = phase, now
+
+    def engine(self, phase: int) -> None:
+        """Enter `phase`, the engine's own work, and read the process's CPU time."""
+        self.enter(phase)
+        self._cpu_since = self._cpu_now()
+
+    def engine_done(self, phase: int) -> None:
+        """Add the CPU time since `engine` to this chunk's, and enter `phase`."""
+        self._cpu_acc += self._cpu_now() - self._cpu_since
+        self.enter(phase)
+
+    def timed(self, items: Iterable[ItemT], phase: int, after: int) -> Iterator[ItemT]:
+        """Yield from `items`, each wait for the next one timed as `phase` (with CPU), then `after` entered."""
+        iterator = iter(items)
+        while True:
+            self.engine(phase)
+            try:
+                item = next(iterator)
+            except StopIteration:
+                self.engine_done(after)
+                return
+            self.engine_done(after)
+            yield item
+
+    def stamp(self, n_tokens: int = 1) -> int:
+        """Stamp a chunk on the chunk clock and close its phases with that same reading; open `client`."""
+        offset = self._clock.stamp(n_tokens)
+        now = self._clock.t_start + offset
+        acc = self._acc
+        acc[self._open] += now - self._since
+        if self.first_ns is None:
+            self.first_ns = list(acc)
+        for values, j in zip(self.per_chunk_us, self._repeating):
+            values.append(min(acc[j] // NS_PER_US, _U32_MAX))
+        self.cpu_us.append(min(self._cpu_acc // NS_PER_US, _U32_MAX))
+        self._acc = [0] * len(acc)
+        self._cpu_acc, self._open, self._since = 0, len(acc) - 1, now
+        return offset
+
+    def phases_ms(self, gaps_ms: np.ndarray) -> dict[str, list[float]]:
+        """Phase name -> one value per chunk in ms (0.0 where it does not apply); `client` takes the rest."""
+        n = gaps_ms.size
+        if n == 0 or self.first_ns is None:
+            return {}
+        phases: dict[str, np.ndarray] = {}
+        for j, name in enumerate(self.plan.first):
+            values = np.zeros(n)
+            values[0] = self.first_ns[j] / NS_PER_MS
+            phases[name] = values
+        for values_us, name in zip(self.per_chunk_us, self.plan.repeating):
+            phases[name] = np.frombuffer(values_us, dtype=np.uint32)[:n] / 1000.0
+        claimed = np.sum(list(phases.values()), axis=0)
+        phases[CLIENT] = gaps_ms - claimed
+        return {name: values.tolist() for name, values in phases.items()}
+
+    def cpu_shares(self, n: int) -> Optional[np.ndarray]:
+        """Per chunk, the process's CPU time during the engine phase over its wall time x threads (NaN: none)."""
+        if self.plan.cpu_phase is None or n == 0:
+            return None
+        busy = np.frombuffer(self.per_chunk_us[self.plan.repeating.index(self.plan.cpu_phase)], dtype=np.uint32)[:n]
+        cpu = np.frombuffer(self.cpu_us, dtype=np.uint32)[:n].astype(np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(busy > 0, cpu / (busy.astype(np.float64) * max(self.threads, 1)), np.nan)
+
+
+def find_stalls(gaps_ms: np.ndarray, shares: Optional[np.ndarray]) -> list[dict[str, Any]]:
+    """The chunks (after the first) whose engine got well under its usual CPU share while their gap grew.
+
+    A stall: CPU share below `STALL_SHARE` x the run's median share, and a gap above
+    `STALL_GAP` x the run's median gap; none where the median share is below
+    `MIN_USUAL_SHARE` (the engine does not compute on this process's CPU). `others` is filled later by whoever knows what else ran.
+    """
+    if shares is None or gaps_ms.size < 3:
+        return []
+    later_shares, later_gaps = shares[1:], gaps_ms[1:]
+    known = np.isfinite(later_shares)
+    if known.sum() < 2:
+        return []
+    usual_share = float(np.median(later_shares[known]))
+    if usual_share < MIN_USUAL_SHARE:
+        return []
+    usual_gap = float(np.median(later_gaps))
+    with np.errstate(invalid="ignore"):
+        flagged = known & (later_shares < STALL_SHARE * usual_share) & (later_gaps > STALL_GAP * usual_gap)
+    return [
+        {"index": int(k + 1), "gap_ms": float(later_gaps[k]), "cpu_share": float(later_shares[k]), "others": []}
+        for k in np.flatnonzero(flagged)
+    ]
 
 
 def itl_percentiles(gaps_ms: np.ndarray) -> tuple[Optional[float], ...]:
@@ -164,6 +379,8 @@ def running_decode_tps(offsets_ms: np.ndarray, tokens: np.ndarray) -> np.ndarray
 
 def build_generation_output(
     *,
+    phases_ms: Optional[dict[str, list[float]]] = None,
+    stalls: Optional[list[dict[str, Any]]] = None,
     offsets_ms: np.ndarray,
     chunk_tokens: Sequence[int],
     generation_time_ms: float,
@@ -196,6 +413,7 @@ def build_generation_output(
         engine_decode_tps=report.engine_decode_tps,
         engine_prefill_tps=report.engine_prefill_tps,
         finish_reason=finish_reason,
+        phase_note=report.phase_note,
         backend=identity.backend,
         model_id=identity.model_id,
         execution_provider=identity.execution_provider,
@@ -203,4 +421,6 @@ def build_generation_output(
         chunk_offsets_ms=offsets_ms.tolist(),
         chunk_tokens=list(chunk_tokens),
         chunk_texts=chunk_texts,
+        phases_ms=phases_ms or {},
+        stalls=stalls or [],
     )

@@ -190,7 +190,27 @@ def span_attributes(
         value = getattr(output, name, None)
         if value is not None:
             attributes[f"xybrid.{name}"] = value
+    for phase, total_ms in output.phase_totals_ms().items():
+        attributes[f"xybrid.phase.{phase}_ms"] = total_ms
+    if output.phases_ms:
+        attributes["xybrid.stalls"] = len(output.stalls)
     return attributes
+
+
+def stall_events(output: GenerationOutput, start_ns: int) -> list[tuple[int, dict[str, Any]]]:
+    """Each stall as (the time its chunk arrived, attributes): chunk, gap, CPU share, who ran then."""
+    events = []
+    for stall in output.stalls:
+        at_ns = start_ns + int(output.chunk_offsets_ms[stall["index"]] * 1e6)
+        others = [f"{o['name']} {o['cores']:.2f}" for o in stall["others"]]
+        attributes = {
+            "xybrid.chunk.index": stall["index"],
+            "xybrid.gap_ms": stall["gap_ms"],
+            "xybrid.cpu_share": stall["cpu_share"],
+            "xybrid.others": others,
+        }
+        events.append((at_ns, attributes))
+    return events
 
 
 @dataclass(frozen=True)
@@ -447,6 +467,8 @@ class Telemetry:
             start_time=start_ns,
             attributes=span_attributes(output, config, operation, source),
         )
+        for at_ns, attributes in stall_events(output, start_ns):
+            span.add_event("stall", attributes=attributes, timestamp=at_ns)
         if output.finish_reason == "cancelled":
             span.add_event("cancel", timestamp=end_ns)
         if output.finish_reason == "error":

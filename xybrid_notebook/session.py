@@ -21,7 +21,7 @@ from .backends.remote import RemoteSpec
 from .errors import InvalidInput, PromptTooLong
 from .format import fmt_mib
 from .host import HostLoad, HostSampler
-from .metrics import ChunkClock
+from .metrics import NS_PER_MS, NS_PER_S, ChunkClock
 from .models import resolve_model
 from .otel import Telemetry, TelemetrySettings
 from .routing import LOAD_REMOTE, RouteChoice, check_route, choose_route, fallback_route
@@ -86,6 +86,18 @@ class RunRecord:
             "config": config,
             "output": self.output.to_dict(),
         }
+
+
+def name_stalls(output: GenerationOutput, t_start_ns: int, load: Optional[HostLoad]) -> None:
+    """Give each stall of `output` the other processes that used the CPU during its gap (from `load`)."""
+    if load is None or not output.stalls:
+        return
+    offsets = output.chunk_offsets_ms
+    for stall in output.stalls:
+        index = stall["index"]
+        start = (t_start_ns + offsets[index - 1] * NS_PER_MS) / NS_PER_S
+        end = (t_start_ns + offsets[index] * NS_PER_MS) / NS_PER_S
+        stall["others"] = load.processes.who_ran(start, end)
 
 
 @dataclass
@@ -315,9 +327,12 @@ class Session:
             load = sampler.stop()
             # Only a run that streamed is recorded (a refused one, e.g. a bad prompt, left no output of its own).
             if clock.finished and backend.last_output is not None:
+                name_stalls(backend.last_output, clock.t_start, load)
                 self._record(started_at, mode, text, config, backend.last_output, choice, load)
             raise
-        self._record(started_at, mode, text, config, output, choice, sampler.stop())
+        load = sampler.stop()
+        name_stalls(output, clock.t_start, load)
+        self._record(started_at, mode, text, config, output, choice, load)
         return output
 
     def _record(

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Literal, Optional
 
 from .errors import InvalidInput
-from .format import fmt_ms, fmt_rate, json_safe
+from .format import fmt_ms, fmt_rate, fmt_share, json_safe
 from .host import interference_note
 
 Role = Literal["system", "user", "assistant"]
@@ -50,6 +50,37 @@ def _require_int(name: str, value: int, minimum: int) -> None:
         raise InvalidInput(f"{name} must be a whole number, got {value!r}")
     if value < minimum:
         raise InvalidInput(f"{name} must be >= {minimum}, got {value}")
+
+
+def stall_excess_ms(stalls: Sequence[dict[str, Any]], gaps_ms: Sequence[float]) -> float:
+    """The time stalls added: each stalled gap above the run's median gap, summed."""
+    if not stalls or not gaps_ms:
+        return 0.0
+    usual = sorted(gaps_ms)[len(gaps_ms) // 2]
+    return sum(max(stall["gap_ms"] - usual, 0.0) for stall in stalls)
+
+
+def others_text(others: Sequence[dict[str, Any]], limit: int = 2) -> str:
+    """Who else ran, e.g. "chromium 0.8 cores, python3 0.1"; "" when nobody was seen."""
+    named = [f"{o['name']} {o['cores']:.1f}" for o in others[:limit]]
+    return (", ".join(named) + " cores") if named else ""
+
+
+def where_time_went(
+    shares: dict[str, float], stalls: Sequence[dict[str, Any]], stall_share: Optional[float], note: Optional[str] = None
+) -> Optional[str]:
+    """ "decode 91 % · sample 4 % · … · stalls 3 % (7 gaps; chromium 0.6 cores)"; None without shares."""
+    if not shares:
+        return None
+    parts = [f"{name.replace('_', ' ')} {fmt_share(share)}" for name, share in shares.items()]
+    if stalls:
+        share = stall_share or 0.0
+        worst = max(stalls, key=lambda stall: stall["gap_ms"])
+        who = others_text(worst["others"])
+        count = f"{len(stalls)} gap{'s' if len(stalls) != 1 else ''}"
+        parts.append(f"stalls {fmt_share(share)} ({count}{'; ' + who if who else ''})")
+    line = " · ".join(parts)
+    return f"{line} — {note}" if note else line
 
 
 @dataclass(frozen=True)
@@ -197,11 +228,56 @@ class GenerationOutput:
     other_cpu_cores_mean: Optional[float] = None
     other_cpu_cores_peak: Optional[float] = None
     engine_cpu_cores_mean: Optional[float] = None
+    phases_ms: dict[str, list[float]] = field(default_factory=dict)
+    stalls: list[dict[str, Any]] = field(default_factory=list)
+    phase_note: Optional[str] = None
 
     @property
     def interference_note(self) -> Optional[str]:
         """In words, when other processes took a noticeable share of the CPU during the run; else None."""
         return interference_note(self.other_cpu_cores_mean)
+
+    def phase_totals_ms(self) -> dict[str, float]:
+        """Each phase's time over the whole run (TTFT and every gap), in ms."""
+        return {name: float(sum(values)) for name, values in self.phases_ms.items()}
+
+    def breakdown(self) -> Any:
+        """Where the time went: a pandas DataFrame, one row per phase (`phase`, `total_ms`, `share`, `p50_ms`,
+        `p99_ms`; the percentiles over the chunks after the first, whose gaps the phase splits)."""
+        import numpy as np
+        import pandas as pd
+
+        totals = self.phase_totals_ms()
+        whole = sum(totals.values())
+        rows = []
+        for name, values in self.phases_ms.items():
+            later = np.asarray(values[1:], dtype=np.float64)
+            rows.append(
+                {
+                    "phase": name,
+                    "total_ms": totals[name],
+                    "share": totals[name] / whole if whole > 0 else None,
+                    "p50_ms": float(np.percentile(later, 50)) if later.size else None,
+                    "p99_ms": float(np.percentile(later, 99)) if later.size else None,
+                }
+            )
+        return pd.DataFrame(rows, columns=["phase", "total_ms", "share", "p50_ms", "p99_ms"])
+
+    def phase_shares(self) -> dict[str, float]:
+        """Each phase's share of the run's time up to its last chunk (the shares sum to 1)."""
+        totals = self.phase_totals_ms()
+        whole = sum(totals.values())
+        return {name: total / whole for name, total in totals.items()} if whole > 0 else {}
+
+    def stall_share(self) -> Optional[float]:
+        """The share of the run's time (up to its last chunk) that stalls added; None where no phases were kept."""
+        whole = sum(self.phase_totals_ms().values())
+        return stall_excess_ms(self.stalls, self.inter_chunk_ms) / whole if whole > 0 else None
+
+    @property
+    def where_time_went(self) -> Optional[str]:
+        """One line: each phase's share, then the stalls with who ran then (None where no phases were kept)."""
+        return where_time_went(self.phase_shares(), self.stalls, self.stall_share(), self.phase_note)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict (NaN and infinity become None)."""

@@ -133,8 +133,9 @@ def test_text_view_prints_the_shaded_text_only_when_asked() -> None:
     for stream, color in ((plain, False), (shaded, True)):
         view = TextView(stream, color_gaps=color)
         view.finish(output, output_plot_data(output))
-    assert "\x1b[" not in plain.getvalue() and plain.getvalue().endswith(output.summary() + "\n")
-    assert "gap shading:" in shaded.getvalue() and shaded.getvalue().endswith(output.summary() + "\n")
+    ending = f"{output.summary()}\nwhere the time went: {output.where_time_went}\n"
+    assert "\x1b[" not in plain.getvalue() and plain.getvalue().endswith(ending)
+    assert "gap shading:" in shaded.getvalue() and shaded.getvalue().endswith(ending)
 
 
 def test_a_timestamp_without_its_text_is_left_out_not_the_whole_run() -> None:

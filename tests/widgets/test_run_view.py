@@ -144,7 +144,10 @@ def test_final_output_is_the_static_form_with_text_chart_and_stats() -> None:
     assert "<svg" in page and "<polyline" in page and "chunk index" in page and "inter-chunk latency (ms)" in page
     assert f"TTFT {output.ttft_ms:.1f} ms" in page
     assert fmt_ms(output.p95_itl_ms) in page and 'data-label="finish"' in page
-    assert view.summary == "xybrid: " + output.summary() and "TTFT" in view.summary and "| stop |" in view.summary
+    first_line, where = view.summary.split("\n")
+    assert first_line == "xybrid: " + output.summary() and "TTFT" in first_line and "| stop |" in first_line
+    assert where == f"where the time went: {output.where_time_went}" and "decode" in where
+    assert 'class="xybrid-phases"' in page and output.where_time_went in page
     assert view.widget.comm is None  # closed: nothing to keep
     assert view.widget.layout is shared_layout() and RecordingView().widget.layout is view.widget.layout  # one comm
 
@@ -165,7 +168,7 @@ def test_interference_note_is_an_extra_stats_line_when_present() -> None:
     output.other_cpu_cores_mean = 0.9
     assert 'class="xybrid-note"' in static_html(output, None)
     assert "other processes used 0.9 cores: gaps may be inflated" in static_html(output, None)
-    assert summary_text(output).endswith(" | other processes used 0.9 cores: gaps may be inflated")
+    assert summary_text(output).split("\n")[0].endswith(" | other processes used 0.9 cores: gaps may be inflated")
 
 
 def test_stop_shows_while_running_and_goes_with_the_view() -> None:
@@ -208,13 +211,14 @@ def test_plotly_js_is_sent_once_per_kernel_never_in_widget_state(monkeypatch: py
         assert sum(len(v) for v in state.values() if isinstance(v, (str, bytes))) < 30_000
 
 
-def test_text_view_streams_then_prints_one_summary_line() -> None:
+def test_text_view_streams_then_prints_the_summary_and_where_the_time_went() -> None:
     stream = io.StringIO()
     output = run_with(TextView(stream), 200, 0.01, FakeTime())
     printed = stream.getvalue()
     assert printed.startswith(output.text)
-    summary = printed[len(output.text) :].strip()
-    assert summary == output.summary() and "\n" not in summary and "TTFT" in summary
+    summary, where = printed[len(output.text) :].strip().split("\n")
+    assert summary == output.summary() and "TTFT" in summary
+    assert where == f"where the time went: {output.where_time_went}"
 
 
 def test_thinning_keeps_recent_points_and_bucket_maxima() -> None:

@@ -2,8 +2,11 @@
 
 A backend implements four engine hooks (`_load`, `_unload`, `_prepare`,
 `_stream`) and never reads a clock. The public `generate*` methods validate
-input, take the busy lock, and hand the engine's chunk iterator to
-`timed_stream`, which stamps each chunk the moment it arrives.
+input, take the busy lock, start the run's `PhaseClock` (so that `_prepare` is
+the first phase of the TTFT), and hand the engine's chunk iterator to
+`timed_stream`, which stamps each chunk the moment it arrives. A backend names
+the phases it passes through (`phase_plan`, `self.phases.enter`); the core reads
+the clock.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Optional, TypeVar, Union
 
 from ..errors import BackendUnavailable, GenerationInProgress, InvalidInput, ModelNotLoaded, XybridError
-from ..metrics import ChunkClock, EngineReport, RunIdentity
+from ..metrics import ChunkClock, EngineReport, PhaseClock, PhasePlan, RunIdentity
 from ..run_errors import GenerationCancelled, GenerationError
 from ..types import ChatMessage, GenerationConfig, GenerationOutput, PartialToken
 
@@ -70,20 +73,26 @@ def timed_stream(
     on_token: Optional[OnToken] = None,
     clock: Optional[ChunkClock] = None,
     on_end: Optional[Callable[[GenerationOutput], None]] = None,
+    phases: Optional[PhaseClock] = None,
 ) -> GenerationOutput:
     """Consume an engine's chunk iterator, timestamp every non-empty chunk, build the output.
 
-    `on_token` returning False cancels. However the run ends, `on_end` receives its
-    output first. An interrupt becomes `GenerationCancelled` and an engine failure
-    `GenerationError`, each holding the partial output; an exception raised by
-    `on_token` (a bug in a listener) propagates unchanged, with its traceback.
+    With `phases` (already started, its clock the one that times the run), every chunk's
+    gap is split into the phases the backend marked. `on_token` returning False cancels.
+    However the run ends, `on_end` receives its output first. An interrupt becomes
+    `GenerationCancelled` and an engine failure `GenerationError`, each holding the
+    partial output; an exception raised by `on_token` (a bug in a listener) propagates
+    unchanged, with its traceback.
     """
-    clock = clock or ChunkClock()
+    if phases is not None:
+        clock = phases.clock
+    else:
+        clock = clock or ChunkClock()
+        clock.start()
     pieces: list[str] = []
-    stamp, keep_piece = clock.stamp, pieces.append
+    stamp, keep_piece = (phases.stamp if phases is not None else clock.stamp), pieces.append
     finish: Optional[str] = None
     failure: Optional[BaseException] = None
-    clock.start()
     try:
         for chunk in stream:
             text = chunk.text
@@ -115,7 +124,7 @@ def timed_stream(
         stream_close = getattr(stream, "close", None)
         if stream_close is not None:
             stream_close()
-    output = clock.build_output(pieces, report, identity, finish or report.finish_reason)
+    output = clock.build_output(pieces, report, identity, finish or report.finish_reason, phases)
     if failure is not None:
         output.error = f"{type(failure).__name__}: {failure}" if finish == "error" else None
     if on_end is not None:
@@ -153,11 +162,14 @@ class LlmBackend(ABC, Generic[SourceT]):
     target: ClassVar[str] = "local"
     #: Modules the backend imports at run time; the registry reports it unusable while one is missing.
     requires: ClassVar[tuple[Requirement, ...]] = ()
+    #: The phases this backend marks in every run (`prepare` alone: the rest of each gap is `client`).
+    phase_plan: ClassVar[PhasePlan] = PhasePlan()
 
     def __init__(self) -> None:
         self._source: Optional[SourceT] = None
         self._busy = threading.Lock()
         self.last_output: Optional[GenerationOutput] = None
+        self.phases = PhaseClock(ChunkClock(), self.phase_plan)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def load(self, source: SourceT) -> None:
@@ -299,12 +311,18 @@ class LlmBackend(ABC, Generic[SourceT]):
             raise GenerationInProgress("a generation is already running on this backend: wait for it or stop it")
         try:
             self.last_output = None
+            self.phases = phases = PhaseClock(clock or ChunkClock(), self.phase_plan, self.phase_threads())
+            phases.start()  # `prepare` is the first phase of the TTFT
             prepared = self._prepare(prompt, config)
             report = EngineReport()
             stream = self._stream(prepared, config, report)
-            return timed_stream(stream, report, self.identity(), on_token, clock, on_end=self._keep_output)
+            return timed_stream(stream, report, self.identity(), on_token, on_end=self._keep_output, phases=phases)
         finally:
             self._busy.release()
+
+    def phase_threads(self) -> int:
+        """The threads the engine computes with in this process (a CPU share's denominator)."""
+        return 1
 
     def _keep_output(self, output: GenerationOutput) -> None:
         self.last_output = output

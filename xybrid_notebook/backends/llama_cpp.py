@@ -5,6 +5,11 @@ The loop sits on `Llama.generate` (a generator of sampled token ids) rather than
 the KV-cache prefix reuse is known exactly, and a cancel stops between tokens.
 Text is decoded with an incremental UTF-8 decoder: a chunk never splits a
 character, and text that could begin a stop sequence is held back.
+
+Every chunk's gap is split into phases (`PHASES`): the loaded `Llama`'s `eval` is
+wrapped for the run, so the prompt's `llama_decode` is `prefill`, each later one
+`decode` (with the process's CPU time read around it); from its end until the token
+reaches this loop is `sample`; detokenization with the hold-back is `text`.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import codecs
 import ctypes
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +25,7 @@ from typing import Any, Optional
 
 from ..errors import InvalidModelFile, PromptTooLong
 from ..gguf_header import GgufHeader
-from ..metrics import EngineReport
+from ..metrics import EngineReport, PhaseClock, PhasePlan
 from ..types import GenerationConfig, LlmConfig
 from . import engine_log
 from .base import EngineChunk, Prompt, Requirement, import_engine
@@ -29,6 +34,8 @@ from .native_output import captured_native_output, release_native_memory
 from .probe import ProbePlan, ProbeStep, cpu_flags
 
 SAFE_SETTINGS = {"use_extra_bufts": False}
+PHASES = PhasePlan(first=("prepare", "prefill"), repeating=("decode", "sample", "text"), cpu_phase="decode")
+_PREFILL, _DECODE, _SAMPLE, _TEXT = (PHASES.names.index(name) for name in ("prefill", "decode", "sample", "text"))
 _log_callback: Any = None
 
 
@@ -150,11 +157,33 @@ class _PieceTable:
         return piece
 
 
+def mark_phases(llama: Any, phases: PhaseClock) -> Callable[[], None]:
+    """Make `llama.eval` mark `prefill` (its first call) or `decode`, then `sample`; returns what undoes it."""
+    original_eval = llama.eval
+    evals = 0
+
+    def eval_marked(tokens: Sequence[int]) -> None:
+        nonlocal evals
+        phases.engine(_PREFILL if evals == 0 else _DECODE)
+        evals += 1
+        try:
+            original_eval(tokens)
+        finally:
+            phases.engine_done(_SAMPLE)
+
+    def unmark() -> None:
+        del llama.eval
+
+    llama.eval = eval_marked  # an instance attribute: `generate` calls it; the sampler runs right after it
+    return unmark
+
+
 class LlamaCppBackend(GgufFileBackend):
     """llama.cpp through llama-cpp-python."""
 
     name = "llama-cpp"
     requires = (Requirement("llama_cpp", "pip install llama-cpp-python"),)
+    phase_plan = PHASES
 
     def __init__(self) -> None:
         super().__init__()
@@ -193,6 +222,10 @@ class LlamaCppBackend(GgufFileBackend):
     def probe_plan(self) -> ProbePlan:
         """Defaults first, then without extra CPU buffer types."""
         return llama_cpp_probe_plan()
+
+    def phase_threads(self) -> int:
+        """The threads llama.cpp decodes with."""
+        return (self._source.n_threads if self._source is not None else None) or default_thread_count()
 
     # -- introspection -----------------------------------------------------------------------
     def memory_usage(self) -> Optional[int]:
@@ -303,8 +336,11 @@ class LlamaCppBackend(GgufFileBackend):
         )
         pending, pending_tokens, generated = "", 0, 0
         report.finish_reason = "length"
+        enter, text_phase = self.phases.enter, _TEXT
+        unmark = mark_phases(llama, self.phases)
         try:
             for token in sampled:
+                enter(text_phase)
                 if is_eog(vocab, token):
                     report.finish_reason = "stop"
                     break
@@ -328,6 +364,7 @@ class LlamaCppBackend(GgufFileBackend):
                 yield EngineChunk(tail, pending_tokens)
         finally:
             sampled.close()
+            unmark()
             self._read_perf_counters(llama_cpp, report)
 
     def _read_perf_counters(self, llama_cpp: Any, report: EngineReport) -> None:

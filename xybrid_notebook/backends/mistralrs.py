@@ -18,15 +18,20 @@ from typing import Any, Optional
 from ..chat_format import RAW_ROLE, chat_template_for, with_raw_passthrough
 from ..errors import InvalidInput, InvalidModelFile, PromptTooLong
 from ..gguf_header import GgufHeader
-from ..metrics import EngineReport
+from ..metrics import EngineReport, PhasePlan
 from ..models import cache_dir, validate_model_file
 from ..types import GenerationConfig, LlmConfig
 from .base import EngineChunk, Prompt, Requirement, import_engine
 from .gguf_file import GgufFileBackend
+from .llama_cpp import default_thread_count
 from .native_output import captured_native_output, release_native_memory
 from .probe import ProbePlan, ProbeStep
 
 REPLACEMENT_CHARACTER = "\ufffd"
+# mistral.rs's stream allows one split: the wait on it (its prefill, decode, sampling and detokenization
+# together, in its own threads) is `engine`; our hold-back of U+FFFD is `text`.
+PHASES = PhasePlan(first=("prepare",), repeating=("engine", "text"), cpu_phase="engine")
+_ENGINE, _TEXT = PHASES.names.index("engine"), PHASES.names.index("text")
 _FINISH_REASONS = {"stop": "stop", "length": "length", "eos": "stop", "canceled": "cancelled"}
 
 
@@ -85,6 +90,7 @@ class MistralRsBackend(GgufFileBackend):
 
     name = "mistralrs"
     requires = (Requirement("mistralrs", "pip install mistralrs"),)
+    phase_plan = PHASES
 
     def __init__(self) -> None:
         super().__init__()
@@ -177,12 +183,18 @@ class MistralRsBackend(GgufFileBackend):
         )
         return request, n_prompt
 
+    def phase_threads(self) -> int:
+        """mistral.rs computes on every core this process may use."""
+        return default_thread_count()
+
     def _stream(self, prepared: Any, config: GenerationConfig, report: EngineReport) -> Iterator[EngineChunk]:
         request, report.prompt_tokens = prepared
+        phases = self.phases
+        phases.enter(_ENGINE)
         chunks = self._runner.send_chat_completion_request(request)
         held, held_tokens = "", 0  # trailing U+FFFD, kept back until text follows it
         try:
-            for response in chunks:
+            for response in phases.timed(chunks, _ENGINE, _TEXT):
                 if response.usage is not None:
                     self._read_usage(response.usage, report)
                 if not response.choices:

@@ -4,6 +4,12 @@ a hosted API), streamed over server-sent events and timed by the same core as lo
 What the server says about itself (usage, llama.cpp `timings`) becomes the engine figures.
 The API key is read from an environment variable at request time and never stored,
 printed, exported or put in an error message.
+
+Phases: `connect` and `send` come from httpx's trace events, `wait` is each wait on
+the stream, `text` our parsing of an event. Where the server times each token
+(llama-server, asked with `timings_per_token`), the waits are split once the run
+ends (`split_waits`): `server_queue`, `server_prefill` (its `prompt_ms`),
+`server_decode` (its `predicted_ms`, token by token) and `transport` (the rest).
 """
 
 from __future__ import annotations
@@ -15,12 +21,20 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from ..errors import BackendUnavailable, InvalidInput, ModelNotFound
-from ..metrics import EngineReport
+from ..metrics import EngineReport, PhaseClock, PhasePlan
 from ..run_errors import GenerationError
 from ..types import GenerationConfig
 from .base import EngineChunk, LlmBackend, Prompt, Requirement
 
 DEFAULT_TIMEOUT_S = 30.0
+PHASES = PhasePlan(first=("prepare", "connect", "send"), repeating=("wait", "text"))
+_CONNECT, _SEND, _WAIT, _TEXT = (PHASES.names.index(name) for name in ("connect", "send", "wait", "text"))
+NO_SERVER_TIMINGS = "this server reports no per-token timings: only the client side is split"
+_TRACE_PHASES = {
+    "connection.connect_tcp.started": _CONNECT,
+    "http11.send_request_headers.started": _SEND,
+    "http11.send_request_body.complete": _WAIT,
+}
 _FINISH = {"stop": "stop", "length": "length", "eos": "stop", "tool_calls": "stop", "content_filter": "stop"}
 
 
@@ -149,12 +163,73 @@ def _piece(choice: dict[str, Any]) -> str:
     return choice.get("text") or ""
 
 
+def _trace_marker(phases: PhaseClock) -> Any:
+    """httpx's `trace` extension: marks `connect` (a new connection), `send` and the start of the wait."""
+
+    def trace(event: str, info: dict[str, Any]) -> None:
+        phase = _TRACE_PHASES.get(event)
+        if phase is not None:
+            phases.enter(phase)
+
+    return trace
+
+
+@dataclass(frozen=True)
+class ServerTiming:
+    """llama-server's running `timings` as one chunk's event carried them (ms on the server's clock)."""
+
+    prompt_ms: float
+    predicted_ms: float
+
+
+def split_waits(phases_ms: dict[str, list[float]], timings: list[Optional[ServerTiming]]) -> dict[str, list[float]]:
+    """Split each chunk's `wait` by the server's own timings: chunk 0's into `server_queue` (the rest),
+    `server_prefill` and `server_decode`; every later one into `server_decode` and `transport` (the rest).
+
+    A server decode step longer than the wait it arrived in (two chunks read at once) carries
+    its excess into the next chunks' waits, so no phase is negative and their sum is kept.
+    """
+    waits = phases_ms.get("wait", [])
+    if not waits or len(timings) < len(waits) or any(t is None for t in timings[: len(waits)]):
+        return phases_ms
+    known = [t for t in timings[: len(waits)] if t is not None]
+    n = len(waits)
+    queue, prefill, decode, transport = [0.0] * n, [0.0] * n, [0.0] * n, [0.0] * n
+    prefill[0] = known[0].prompt_ms
+    decode[0] = known[0].predicted_ms
+    queue[0] = waits[0] - prefill[0] - decode[0]
+    carry = 0.0
+    for i in range(1, n):
+        owed = known[i].predicted_ms - known[i - 1].predicted_ms + carry
+        decode[i] = min(max(owed, 0.0), waits[i])
+        carry = owed - decode[i]
+        transport[i] = waits[i] - decode[i]
+    split = {name: values for name, values in phases_ms.items() if name != "wait"}
+    client = split.pop("client")
+    return {
+        **split,
+        "server_queue": queue,
+        "server_prefill": prefill,
+        "server_decode": decode,
+        "transport": transport,
+        "client": client,
+    }
+
+
+def _server_timing(event: dict[str, Any]) -> Optional[ServerTiming]:
+    timings = event.get("timings")
+    if not isinstance(timings, dict) or timings.get("predicted_ms") is None:
+        return None
+    return ServerTiming(float(timings.get("prompt_ms") or 0.0), float(timings["predicted_ms"]))
+
+
 class RemoteBackend(LlmBackend[RemoteSpec]):
     """An OpenAI-compatible HTTP endpoint, measured exactly like a local engine."""
 
     name = "remote"
     target = "remote"
     requires = (Requirement("httpx", "pip install httpx"),)
+    phase_plan = PHASES
 
     def __init__(self) -> None:
         super().__init__()
@@ -237,6 +312,8 @@ class RemoteBackend(LlmBackend[RemoteSpec]):
             "min_p": config.min_p,
             "repeat_penalty": config.repeat_penalty,
         }
+        if self._server_kind == "llama-server":
+            body["timings_per_token"] = True  # its running `timings` on every chunk: the waits can be split
         if config.seed is not None:
             body["seed"] = config.seed
         if config.stop:
@@ -255,13 +332,18 @@ class RemoteBackend(LlmBackend[RemoteSpec]):
         assert self._source is not None and self._client is not None
         url = f"{self._source.url}/{path}"
         report.finish_reason = "stop"
+        timings: list[Optional[ServerTiming]] = []
+        report.phase_refiner = lambda phases_ms: self._split(phases_ms, timings, report)
+        extensions = {"trace": _trace_marker(self.phases)}
         for attempt in (1, 2):
             answered = False
             try:
-                with self._client.stream("POST", url, json=body, headers=self._source.headers()) as response:
+                with self._client.stream(
+                    "POST", url, json=body, headers=self._source.headers(), extensions=extensions
+                ) as response:
                     answered = True
                     _check_status(response, self._source.url)
-                    yield from self._events(response, report)
+                    yield from self._events(response, report, timings)
                 return
             except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
                 # A pooled connection the server had closed after its last stream (llama-server does, though it
@@ -272,13 +354,25 @@ class RemoteBackend(LlmBackend[RemoteSpec]):
             except httpx.HTTPError as exc:
                 raise _transport_error(exc, self._source.url, self._source.timeout_s) from None
 
-    def _events(self, response: Any, report: EngineReport) -> Iterator[EngineChunk]:
-        """Chunks from the server-sent events of one response (framing by httpx-sse)."""
+    @staticmethod
+    def _split(
+        phases_ms: dict[str, list[float]], timings: list[Optional[ServerTiming]], report: EngineReport
+    ) -> dict[str, list[float]]:
+        split = split_waits(phases_ms, timings)
+        if split is phases_ms:
+            report.phase_note = NO_SERVER_TIMINGS
+        return split
+
+    def _events(
+        self, response: Any, report: EngineReport, timings: list[Optional[ServerTiming]]
+    ) -> Iterator[EngineChunk]:
+        """Chunks from the server-sent events of one response (framing by httpx-sse); each text chunk's
+        server timings go to `timings`."""
         from httpx_sse import EventSource, SSEError
 
         counted, finished = 0, False
         try:
-            for sse in EventSource(response).iter_sse():
+            for sse in self.phases.timed(EventSource(response).iter_sse(), _WAIT, _TEXT):
                 if sse.data.strip() == "[DONE]":
                     finished = True
                     continue
@@ -293,6 +387,7 @@ class RemoteBackend(LlmBackend[RemoteSpec]):
                     text = _piece(choice)
                     if text:
                         counted += 1
+                        timings.append(_server_timing(event))
                         if event.get("usage") is None:
                             report.tokens_generated = max(report.tokens_generated, counted)
                         yield EngineChunk(text, 1, None, report.finish_reason if choice.get("finish_reason") else None)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from ..metrics import EngineReport
+from ..metrics import EngineReport, PhasePlan
 from ..types import GenerationConfig, LlmConfig
 from .base import EngineChunk, LlmBackend, Prompt
 
@@ -32,10 +32,18 @@ class Script:
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
 
 
+PHASES = PhasePlan(first=("prepare",), repeating=("decode", "text"), cpu_phase="decode")
+_DECODE, _TEXT = PHASES.names.index("decode"), PHASES.names.index("text")
+
+
 class ScriptedBackend(LlmBackend[LlmConfig]):
-    """Plays a `Script`; loads no file. Not a real engine: never the only proof of a feature."""
+    """Plays a `Script`; loads no file. Not a real engine: never the only proof of a feature.
+
+    Its waits are the `decode` phase of each chunk, the rest of its loop `text`.
+    """
 
     name = "scripted"
+    phase_plan = PHASES
 
     def __init__(self, script: Optional[Script] = None) -> None:
         super().__init__()
@@ -72,11 +80,14 @@ class ScriptedBackend(LlmBackend[LlmConfig]):
         report.engine_decode_tps = script.engine_decode_tps
         report.engine_prefill_tps = script.engine_prefill_tps
         limit = min(len(script.chunks), config.max_tokens)
+        phases = self.phases
         for i in range(limit):
             if script.fail_after is not None and i >= script.fail_after:
                 raise RuntimeError(f"scripted failure after {i} chunks")
+            phases.engine(_DECODE)
             if i < len(script.delays_s) and script.delays_s[i] > 0:
                 script.sleep(script.delays_s[i])
+            phases.engine_done(_TEXT)
             n_tokens = script.tokens_per_chunk[i] if i < len(script.tokens_per_chunk) else 1
             report.tokens_generated += n_tokens
             yield EngineChunk(script.chunks[i], n_tokens)

@@ -33,6 +33,11 @@ def generate_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
             action="store_true",
             help="shade each chunk of the text by the gap before it (p50 neutral, p95 strongest)",
         ),
+        argument(
+            "--breakdown",
+            action="store_true",
+            help="draw each gap as a bar stacked by phase (decode, sample, text, client...), stalls marked",
+        ),
         argument("--text", action="store_true", help="plain-text output instead of widgets"),
         argument("-o", "--out", default=None, help="also store the GenerationOutput in this variable"),
     ]
@@ -57,6 +62,7 @@ def run_generate(context: Context, args: Namespace, cell: str) -> Optional[Gener
             plot=not args.no_plot,
             compare_last=args.compare_last,
             color_gaps=args.color_gaps,
+            breakdown=args.breakdown,
             session=context.session,
             **sampling_settings(args),
         )

@@ -42,7 +42,7 @@ function describeChunk(index, timing) {
   lines.push(index === 0 ? `TTFT ${timing.gap.toFixed(2)} ms` : `gap ${timing.gap.toFixed(2)} ms`);
   if (timing.tokens !== undefined) lines.push(`${timing.tokens} token${timing.tokens === 1 ? "" : "s"}`);
   if (timing.offset !== undefined) lines.push(`at ${(timing.offset / 1000).toFixed(3)} s`);
-  return lines.join(" · ");
+  return lines.join(" · ") + (timing.cause ? `\n${timing.cause}` : "");
 }
 
 // Scroll `box` so that `span` is in its middle; with `page`, also the page, as little as needed to show `box`.
@@ -89,7 +89,7 @@ function chunkPanel(options) {
   const tip = document.createElement("div");
   tip.className = "xybrid-tip";
   tip.style.cssText = "position:absolute;display:none;pointer-events:none;z-index:10;font-size:12px;padding:2px 6px;" +
-    "background:var(--jp-layout-color0,#fff);border:1px solid var(--jp-border-color1,#bbb);border-radius:3px;white-space:nowrap";
+    "background:var(--jp-layout-color0,#fff);border:1px solid var(--jp-border-color1,#bbb);border-radius:3px;white-space:pre";
   root.append(tip);
 
   const spans = () => pre.querySelectorAll(".xybrid-chunk");

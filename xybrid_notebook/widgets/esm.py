@@ -8,9 +8,11 @@ notebook as soon as either module loads.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from ..gap_shading import SHADE_MAX_ALPHA, SHADE_RGB
+from .phase_chart import PHASE_COLORS
 
 PAGE_PARTS = ("shared.js", "chunk_text.js", "static_form.js")
 
@@ -21,8 +23,11 @@ def widget_module(*names: str) -> str:
 
 
 def shading_constants() -> str:
-    """The shading colour of `gap_shading`, as the JavaScript constants the page uses."""
-    return f"const SHADE_RGB = {list(SHADE_RGB)}, SHADE_MAX_ALPHA = {SHADE_MAX_ALPHA};"
+    """The shading colour of `gap_shading` and the phases' colours, as the JavaScript constants the page uses."""
+    return (
+        f"const SHADE_RGB = {list(SHADE_RGB)}, SHADE_MAX_ALPHA = {SHADE_MAX_ALPHA};\n"
+        f"const PHASE_COLORS = {json.dumps(PHASE_COLORS)};"
+    )
 
 
 def page_module(*names: str) -> str:

@@ -83,9 +83,14 @@ class WidgetView:
     """Implements `RunView`: shows the widget, sends deltas, and leaves the static form at the end."""
 
     def __init__(
-        self, plot: bool = True, previous: Optional[PlotData] = None, color_gaps: bool = False, title: str = ""
+        self,
+        plot: bool = True,
+        previous: Optional[PlotData] = None,
+        color_gaps: bool = False,
+        title: str = "",
+        breakdown: bool = False,
     ) -> None:
-        self.plot, self.color_gaps = plot, color_gaps
+        self.plot, self.color_gaps, self.breakdown = plot, color_gaps, breakdown
         self.previous = previous if plot else None
         ensure_plotly_loader()  # it carries the view's code to the page, and plotly.js
         compare = b""
@@ -159,6 +164,7 @@ class WidgetView:
             self.previous,
             color_gaps=self.color_gaps,
             run_id=self.widget.run_id,
+            breakdown=self.breakdown,
         )
         bundle = {"text/html": self.final_html, "text/plain": self.summary}
         if self._handle is not None:

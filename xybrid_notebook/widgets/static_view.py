@@ -1,9 +1,11 @@
 """The static form of a finished run: HTML with its text, an SVG latency chart and the stats.
 
 It needs no kernel and no JavaScript: it is what a saved notebook, `nbconvert --to html`
-or a notebook reopened without its kernel shows. In a page where the run view's module
-is loaded, a two-line script swaps the SVG for an interactive plotly chart (markers and
-hover text) drawn from the same numbers, carried in a small JSON block.
+or a notebook reopened without its kernel shows. It keeps where the time went: the
+one-line split, and with `breakdown` the gaps stacked by phase with the stalls marked.
+In a page where the run view's module is loaded, a two-line script swaps the SVG for an
+interactive plotly chart (markers and hover text, a "by phase" toggle) drawn from the
+same numbers, carried in a small JSON block.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from ..gap_shading import (
 from ..live import PlotData, thin_points
 from ..svg import axis_title, fmt_tick, nice_max, polyline
 from ..types import GenerationOutput
+from .phase_chart import phase_page_data, phases_line_html, svg_phase_chart
 from .stats import stats_items
 
 GAP_COLOR, RATE_COLOR, COMPARE_COLOR = "#1f77b4", "#ff7f0e", "#8c8c8c"
@@ -152,9 +155,11 @@ def static_html(
     previous: Optional[PlotData] = None,
     color_gaps: bool = False,
     run_id: Optional[str] = None,
+    breakdown: bool = False,
 ) -> str:
     """The finished run as self-contained HTML: header, text (a span per chunk, shaded by gap
-    if `color_gaps`), the slowest chunks, chart (if `plot`), stats."""
+    if `color_gaps`), the slowest chunks, chart (if `plot`; with `breakdown`, each gap stacked
+    by phase with the stalls marked), stats and where the time went."""
     run_id = run_id if run_id and RUN_ID.fullmatch(run_id) else uuid.uuid4().hex
     parts = [f'<div class="xybrid-run xybrid-static" data-run="{html.escape(run_id)}">']
     if title:
@@ -162,12 +167,12 @@ def static_html(
     chunks = chunk_timings(output)
     parts.append(chunks_html(output, chunks, color_gaps, run_id))
     if plot is not None:
-        parts.append(f'<div class="xybrid-chart">{svg_chart(plot, previous)}</div>')
-    parts.append(
-        f'<script type="application/json" class="xybrid-data">{_json_for_script(page_data(chunks, plot, previous))}'
-        "</script>"
-    )
+        phase_svg = svg_phase_chart(output) if breakdown else None
+        parts.append(f'<div class="xybrid-chart">{phase_svg or svg_chart(plot, previous)}</div>')
+    data = {**page_data(chunks, plot, previous), **phase_page_data(output, breakdown)}
+    parts.append(f'<script type="application/json" class="xybrid-data">{_json_for_script(data)}</script>')
     parts.append(stats_html(stats_items(output), output.interference_note))
+    parts.append(phases_line_html(output))
     parts.append(UPGRADE_SCRIPT)
     parts.append("</div>")
     return "".join(parts)
@@ -255,5 +260,6 @@ def slowest_html(slowest: Sequence[ChunkTiming], run_id: str) -> str:
 
 
 def summary_text(output: GenerationOutput) -> str:
-    """The text/plain form: the run's one-line summary (which names any interference)."""
-    return "xybrid: " + output.summary()
+    """The text/plain form: the run's one-line summary (which names any interference), and where the time went."""
+    line = output.where_time_went
+    return "xybrid: " + output.summary() + (f"\nwhere the time went: {line}" if line else "")

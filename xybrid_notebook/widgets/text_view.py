@@ -88,12 +88,14 @@ class TextView:
             self._printed += len(delta.text)
 
     def finish(self, output: GenerationOutput, plot: PlotData) -> None:
-        """Print whatever text is left, the shaded text if asked, then the one-line summary."""
+        """Print whatever text is left, the shaded text if asked, the one-line summary and where the time went."""
         self.stream.write(output.text[self._printed :] + "\n")
         shaded = ansi_shaded_text(output) if self.color_gaps else None
         if shaded:
             self.stream.write("\n" + shaded + "\n")
         self.stream.write(output.summary() + "\n")
+        if output.where_time_went:
+            self.stream.write(f"where the time went: {output.where_time_went}\n")
         self.stream.flush()
 
     def abandon(self, reason: str) -> None:
