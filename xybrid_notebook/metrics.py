@@ -300,7 +300,8 @@ def find_stalls(gaps_ms: np.ndarray, shares: Optional[np.ndarray]) -> list[dict[
 
     A stall: CPU share below `STALL_SHARE` x the run's median share, and a gap above
     `STALL_GAP` x the run's median gap; none where the median share is below
-    `MIN_USUAL_SHARE` (the engine does not compute on this process's CPU). `others` is filled later by whoever knows what else ran.
+    `MIN_USUAL_SHARE` (the engine does not compute on this process's CPU). `others` is
+    filled later by whoever knows what else ran.
     """
     if shares is None or gaps_ms.size < 3:
         return []

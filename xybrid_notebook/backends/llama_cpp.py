@@ -178,6 +178,14 @@ def mark_phases(llama: Any, phases: PhaseClock) -> Callable[[], None]:
     return unmark
 
 
+def _no_phase(phase: int) -> None:
+    pass
+
+
+def _no_unmark() -> None:
+    pass
+
+
 class LlamaCppBackend(GgufFileBackend):
     """llama.cpp through llama-cpp-python."""
 
@@ -336,8 +344,9 @@ class LlamaCppBackend(GgufFileBackend):
         )
         pending, pending_tokens, generated = "", 0, 0
         report.finish_reason = "length"
-        enter, text_phase = self.phases.enter, _TEXT
-        unmark = mark_phases(llama, self.phases)
+        marking = self.phase_plan is PHASES  # a subclass may mark nothing (the benchmark's baseline)
+        enter, text_phase = (self.phases.enter if marking else _no_phase), _TEXT
+        unmark = mark_phases(llama, self.phases) if marking else _no_unmark
         try:
             for token in sampled:
                 enter(text_phase)

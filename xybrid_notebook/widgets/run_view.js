@@ -5,7 +5,8 @@
 // module (run_view_stub.js) only waits for it.
 
 const MAX_LIVE_POINTS = 20000; // the live chart keeps the newest points; the final chart has them all (capped)
-const CHART_DELAY_MS = 50; // redraw the chart once per flush (2.5 a second), just after its text went in
+const CHART_DELAY_MS = 50; // redraw the chart at most once per flush (2.5 a second), just after its text went in
+const CHART_BUDGET = 0.02; // ... and less often when a redraw costs more: its own time <= 2 % of the wall clock
 const LIVE_POINTS_PER_FLUSH = 500; // the kernel sends at most this many points per flush (live.py)
 const CHART_CONFIG = { displayModeBar: false, staticPlot: true, responsive: true };
 const ONLY_THE_LINES = { transition: { duration: 0 }, frame: { duration: 0, redraw: false }, mode: "immediate" };
@@ -103,6 +104,7 @@ function liveChart(model, store, host) {
   const previous = previousRun(model.get("compare"));
   const top = { x: 64, y: previous ? previous.top : 0, y2: 0 };
   let div = null, Plotly = null, title = ttftTitle(store.ttft), timer = null, drawn = false;
+  let cost = 0, nextAllowed = 0; // the view times its own frames: a smoothed redraw cost, and when one is next due
   const traces = () => {
     const t = [
       { name: "inter-chunk gap", x: store.x.slice(), y: store.ygap.slice(),
@@ -141,9 +143,21 @@ function liveChart(model, store, host) {
     want("y2", Math.max(0, ...recent(store.rate).filter((v) => v !== null)), niceTop);
     return changed;
   };
+  // A redraw's script time (smoothed) sets when the next may start: a run whose chart grows costly
+  // is redrawn less often, so the browser's share of the cores stays small.
+  const timed = (redraw) => {
+    const started = performance.now();
+    redraw();
+    const spent = performance.now() - started;
+    cost = cost ? 0.7 * cost + 0.3 * spent : spent;
+    nextAllowed = started + cost / CHART_BUDGET;
+  };
   const draw = () => {
     timer = null;
     if (!Plotly || !div) return;
+    timed(redraw);
+  };
+  const redraw = () => {
     const relayout = {};
     const want = ttftTitle(store.ttft);
     if (want !== title) relayout["title.text"] = title = want;
@@ -180,7 +194,7 @@ function liveChart(model, store, host) {
     },
     add(points) {
       if (!points.x.length && ttftTitle(store.ttft) === title) return;
-      if (!timer) timer = setTimeout(draw, CHART_DELAY_MS);
+      if (!timer) timer = setTimeout(draw, Math.max(CHART_DELAY_MS, nextAllowed - performance.now()));
     },
     dispose() {
       if (timer) clearTimeout(timer);
