@@ -44,3 +44,22 @@ def axis_title(x: float, y: float, text: str, angle: int = 0) -> str:
     """An axis title centred at (x, y), turned by `angle` degrees (-90: a left axis, 90: a right one)."""
     turn = f" rotate({angle})" if angle else ""
     return f'<text transform="translate({x:.0f} {y:.0f}){turn}" text-anchor="middle">{html.escape(text)}</text>'
+
+
+def svg_root(width: int, height: int, label: str, css_class: str = "xybrid-svg") -> str:
+    """The opening tag of an inline chart `width` x `height` wide that scales down with its box."""
+    return (
+        f'<svg class="{css_class}" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+        f'width="100%" style="max-width:{width}px;font:11px sans-serif" role="img" aria-label="{html.escape(label)}">'
+    )
+
+
+def chunk_axis(left: float, right: float, bottom: float, height: float, x_max: float) -> list[str]:
+    """Five round tick labels from 0 to `x_max` along the bottom of the plot area, and the title "chunk index"."""
+    inner_w = right - left
+    parts = [
+        f'<text x="{left + inner_w * i / 4:.1f}" y="{bottom + 14}" text-anchor="middle">'
+        f"{fmt_tick(round(x_max * i / 4))}</text>"
+        for i in range(5)
+    ]
+    return parts + [axis_title(left + inner_w / 2, height - 6, "chunk index")]

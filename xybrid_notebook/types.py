@@ -234,8 +234,13 @@ class GenerationOutput:
 
     @property
     def interference_note(self) -> Optional[str]:
-        """In words, when other processes took a noticeable share of the CPU during the run; else None."""
-        return interference_note(self.other_cpu_cores_mean)
+        """In words, when other processes took a noticeable share of the CPU during the run (and which gaps
+        they stalled, where stalls were found); else None."""
+        note = interference_note(self.other_cpu_cores_mean)
+        if note is None or not self.stalls:
+            return note
+        chunks = ", ".join(str(stall["index"]) for stall in self.stalls[:5]) + (", …" if len(self.stalls) > 5 else "")
+        return f"{note}; {len(self.stalls)} stalled (chunks {chunks})"
 
     def phase_totals_ms(self) -> dict[str, float]:
         """Each phase's time over the whole run (TTFT and every gap), in ms."""

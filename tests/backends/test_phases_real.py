@@ -67,7 +67,7 @@ def test_a_cpu_hog_mid_run_shows_as_named_stalls(smollm2_llama: LlmBackend) -> N
     assert_phases_sum_to_gaps(out)
     assert out.stalls, out.where_time_went
     named = [s for s in out.stalls if any(o["name"] == HOG_NAME for o in s["others"])]
-    assert len(named) >= len(out.stalls) // 2, out.stalls
+    assert len(named) >= max(1, len(out.stalls) // 2), out.stalls
     assert all(s["cpu_share"] < 0.6 for s in out.stalls)
     assert "stalls" in (out.where_time_went or "") and HOG_NAME in (out.where_time_went or "")
 

@@ -173,3 +173,25 @@ def test_the_one_line_names_the_stalls_and_who_ran() -> None:
     stalls = [{"index": 4, "gap_ms": 30.0, "cpu_share": 0.4, "others": [{"name": "xybrid-hog", "cores": 1.9}]}]
     line = where_time_went({"decode": 0.9, "client": 0.1}, stalls, 0.03)
     assert line == "decode 90 % · client 10 % · stalls 3.0 % (1 gap; xybrid-hog 1.9 cores)"
+
+
+def test_spans_carry_phase_totals_and_stall_events() -> None:
+    from xybrid_notebook.otel import span_attributes, stall_events
+
+    wall = Readings([0.0, 2.0, 10.0, 12.0, 20.0, 20.0])
+    phases = PhaseClock(ChunkClock(wall), PhasePlan(first=("prepare",), repeating=("decode",)))
+    phases.start()
+    phases.enter(1)
+    phases.stamp()
+    phases.enter(1)
+    phases.stamp()
+    phases.clock.stop()
+    out = phases.clock.build_output(
+        ["a", "b"], EngineReport(tokens_generated=2), RunIdentity("s", "m", "cpu"), "stop", phases
+    )
+    out.stalls = [{"index": 1, "gap_ms": 10.0, "cpu_share": 0.3, "others": [{"name": "chromium", "cores": 0.8}]}]
+    attributes = span_attributes(out, None, "chat")
+    assert attributes["xybrid.phase.decode_ms"] == pytest.approx(16.0)
+    assert attributes["xybrid.phase.client_ms"] == pytest.approx(2.0) and attributes["xybrid.stalls"] == 1
+    ((at_ns, event),) = stall_events(out, 1_000_000_000)
+    assert at_ns == 1_000_000_000 + 20_000_000 and event["xybrid.others"] == ["chromium 0.80"]

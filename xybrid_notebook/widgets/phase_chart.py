@@ -13,7 +13,7 @@ from typing import Any, Optional
 import numpy as np
 
 from ..live import thin_points
-from ..svg import axis_title, fmt_tick, nice_max
+from ..svg import axis_title, chunk_axis, fmt_tick, nice_max, svg_root
 from ..types import GenerationOutput, others_text
 
 PHASE_COLORS = {
@@ -86,21 +86,12 @@ def svg_phase_chart(output: GenerationOutput) -> Optional[str]:
     x_max = float(total.size)
     inner_w, inner_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     bar_w = max(inner_w / max(len(keep), 1) * 0.8, 0.6)
-    parts = [
-        f'<svg class="xybrid-svg xybrid-phase-svg" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
-        f'width="100%" style="max-width:{WIDTH}px;font:11px sans-serif" role="img" '
-        f'aria-label="each gap stacked by phase">'
-    ]
+    parts = [svg_root(WIDTH, HEIGHT, "each gap stacked by phase", "xybrid-svg xybrid-phase-svg")]
     for i in range(5):
         y = TOP + inner_h * i / 4
         parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e5e5e5"/>')
         parts.append(f'<text x="{LEFT - 4}" y="{y + 4:.1f}" text-anchor="end">{fmt_tick(y_max * (4 - i) / 4)}</text>')
-    for i in range(5):
-        x = LEFT + inner_w * i / 4
-        parts.append(
-            f'<text x="{x:.1f}" y="{HEIGHT - BOTTOM + 14}" text-anchor="middle">{fmt_tick(round(x_max * i / 4))}</text>'
-        )
-    parts.append(axis_title(LEFT + inner_w / 2, HEIGHT - 6, "chunk index"))
+    parts += chunk_axis(LEFT, WIDTH - RIGHT, HEIGHT - BOTTOM, HEIGHT, x_max)
     parts.append(axis_title(12, TOP + inner_h / 2, "gap by phase (ms)", -90))
     parts.append(_legend(list(phases)))
     scale = inner_h / y_max

@@ -30,7 +30,7 @@ from ..gap_shading import (
     slowest_of,
 )
 from ..live import PlotData, thin_points
-from ..svg import axis_title, fmt_tick, nice_max, polyline
+from ..svg import axis_title, chunk_axis, fmt_tick, nice_max, polyline, svg_root
 from ..types import GenerationOutput
 from .phase_chart import phase_page_data, phases_line_html, svg_phase_chart
 from .stats import stats_items
@@ -81,12 +81,8 @@ def svg_chart(plot: PlotData, previous: Optional[PlotData] = None) -> str:
         max([0.0] + [float(p.gap_ms.max()) for p in (plot, previous) if p is not None and p.gap_ms.size])
     )
     rate_max = nice_max(float(rates.max()) if rates.size else 0.0)
-    inner_w, inner_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-    parts = [
-        f'<svg class="xybrid-svg" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
-        f'width="100%" style="max-width:{WIDTH}px;font:11px sans-serif" role="img" '
-        f'aria-label="inter-chunk latency and decode rate per chunk">'
-    ]
+    inner_h = HEIGHT - TOP - BOTTOM
+    parts = [svg_root(WIDTH, HEIGHT, "inter-chunk latency and decode rate per chunk")]
     for i in range(5):
         y = TOP + inner_h * i / 4
         parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e5e5e5"/>')
@@ -98,12 +94,7 @@ def svg_chart(plot: PlotData, previous: Optional[PlotData] = None) -> str:
             f'<text x="{WIDTH - RIGHT + 4}" y="{y + 4:.1f}" fill="{RATE_COLOR}">'
             f"{fmt_tick(rate_max * (4 - i) / 4)}</text>"
         )
-    for i in range(5):
-        x = LEFT + inner_w * i / 4
-        parts.append(
-            f'<text x="{x:.1f}" y="{HEIGHT - BOTTOM + 14}" text-anchor="middle">{fmt_tick(round(x_max * i / 4))}</text>'
-        )
-    parts.append(axis_title(LEFT + inner_w / 2, HEIGHT - 6, "chunk index"))
+    parts += chunk_axis(LEFT, WIDTH - RIGHT, HEIGHT - BOTTOM, HEIGHT, x_max)
     parts.append(axis_title(12, TOP + inner_h / 2, "inter-chunk latency (ms)", -90))
     parts.append(axis_title(WIDTH - 8, TOP + inner_h / 2, "decode (tokens/s)", 90))
     ttft = "TTFT –" if plot.ttft_ms is None else f"TTFT {plot.ttft_ms:.1f} ms"
