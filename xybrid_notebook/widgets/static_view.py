@@ -102,7 +102,7 @@ def svg_chart(plot: PlotData, previous: Optional[PlotData] = None) -> str:
     legend = [("inter-chunk gap", GAP_COLOR), ("decode tok/s (running)", RATE_COLOR)]
     if previous is not None:
         legend.append(("previous run", COMPARE_COLOR))
-    x = LEFT
+    x: float = LEFT
     for label, color in legend:
         parts.append(
             f'<line x1="{x}" x2="{x + 16}" y1="12" y2="12" stroke="{color}" stroke-width="2"/>'
