@@ -124,7 +124,7 @@ def _handler(hub: HubStandIn) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+        def log_message(self, format: str, *args: object) -> None:
             pass
 
         def _error(self, status: int, code: str, message: str) -> None:
@@ -140,9 +140,7 @@ def _handler(hub: HubStandIn) -> type[BaseHTTPRequestHandler]:
 
         def _route(self) -> None:
             path = unquote(urlsplit(self.path).path)
-            hub.log.append(
-                Request(self.command, path, self.headers.get("Range"), "authorization" in self.headers)
-            )
+            hub.log.append(Request(self.command, path, self.headers.get("Range"), "authorization" in self.headers))
             info = _INFO.match(path)
             if info and self.command == "GET":
                 return self._info(info["repo"])

@@ -11,6 +11,7 @@ import contextlib
 import io
 import json
 import sys
+import time
 
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
@@ -23,7 +24,7 @@ def main(lines: list[str]) -> None:
 
     steps = []
     for line in lines:
-        out, error, text = io.StringIO(), None, None
+        out, error, text, started = io.StringIO(), None, None, time.perf_counter()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
             try:
                 if line == "GENERATE":
@@ -34,7 +35,8 @@ def main(lines: list[str]) -> None:
                         print(repr(result))
             except UsageError as exc:
                 error = str(exc)
-        steps.append({"line": line, "output": out.getvalue(), "error": error, "text": text})
+        seconds = time.perf_counter() - started
+        steps.append({"line": line, "output": out.getvalue(), "error": error, "text": text, "seconds": seconds})
     status = xn.current_session().status()
     report = {"steps": steps, "model": status["model"], "source": status["source"], "backend": status["backend"]}
     shell.run_line_magic("unload_ext", "xybrid_notebook")

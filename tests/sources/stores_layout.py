@@ -45,7 +45,11 @@ def lay_out_ollama(home: Path, gguf: Path, gguf_sha256: str) -> Path:
             "size": len(config),
         },
         "layers": [
-            {"mediaType": "application/vnd.ollama.image.model", "digest": f"sha256:{gguf_sha256}", "size": gguf.stat().st_size},
+            {
+                "mediaType": "application/vnd.ollama.image.model",
+                "digest": f"sha256:{gguf_sha256}",
+                "size": gguf.stat().st_size,
+            },
             {"mediaType": "application/vnd.ollama.image.template", "digest": _digest(template), "size": len(template)},
         ],
     }

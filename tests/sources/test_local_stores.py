@@ -14,7 +14,14 @@ from xybrid_notebook.model_sources.facts import header_facts
 from xybrid_notebook.model_sources.listing import local_model_rows
 
 from .conftest import CHAT_REPO, Machine
-from .stores_layout import LMSTUDIO_CHAT, LMSTUDIO_SPLIT, OLLAMA_NAME, lay_out_lmstudio, lay_out_model_dir, lay_out_ollama
+from .stores_layout import (
+    LMSTUDIO_CHAT,
+    LMSTUDIO_SPLIT,
+    OLLAMA_NAME,
+    lay_out_lmstudio,
+    lay_out_model_dir,
+    lay_out_ollama,
+)
 from .test_hub import sha256
 
 CTX = "--ctx 256"
@@ -42,8 +49,13 @@ def test_the_listing_names_each_model_and_reads_its_header(home: Path, chat_gguf
     assert ollama["store"] == "Ollama" and Path(ollama["path"]).parent == home / ".ollama/models/blobs"
     facts = header_facts(chat_gguf)
     expected = (facts.architecture, facts.parameters, facts.quantization, facts.context_length, True)
-    assert (ollama["architecture"], ollama["parameters"], ollama["quantization"], ollama["context_length"],
-            ollama["chat_template"]) == expected
+    assert (
+        ollama["architecture"],
+        ollama["parameters"],
+        ollama["quantization"],
+        ollama["context_length"],
+        ollama["chat_template"],
+    ) == expected
     assert ollama["size_bytes"] == chat_gguf.stat().st_size
     assert rows[f"lmstudio:{LMSTUDIO_CHAT}"]["store"] == "LM Studio"
     split = rows[f"lmstudio:{LMSTUDIO_SPLIT}"]
@@ -80,7 +92,9 @@ def test_the_card_reads_the_header_and_weighs_memory(home: Path, chat_gguf: Path
     verdicts = backend_verdicts("no-such-architecture", True)
     assert verdicts["llama-cpp"] == "no: llama-cpp does not know the architecture no-such-architecture"
     assert backend_verdicts(facts.architecture, False)["llama-cpp"].startswith("no: not enough free memory")
-    with pytest.raises(ModelNotFound, match=f"not in the Hugging Face cache .* %xybrid load {CHAT_REPO}:Q4_1 downloads"):
+    with pytest.raises(
+        ModelNotFound, match=f"not in the Hugging Face cache .* %xybrid load {CHAT_REPO}:Q4_1 downloads"
+    ):
         model_card(f"{CHAT_REPO}:Q4_1")
 
 
@@ -89,20 +103,23 @@ def test_a_kernel_lists_the_downloaded_model_beside_ollama_and_lm_studio_and_loa
 ) -> None:
     lay_out_ollama(machine.home, chat_gguf, sha256(chat_gguf))
     lay_out_lmstudio(machine.home, chat_gguf, split_files)
-    machine.run(f"load {CHAT_REPO}:Q4_1 {CTX}")
     report = machine.run(
+        f"load {CHAT_REPO}:Q4_1 {CTX}",
         "models --local",
-        f"load ollama:{OLLAMA_NAME} {CTX}",
-        "GENERATE",
-        f"load lmstudio:{LMSTUDIO_CHAT} --backend mistralrs {CTX}",
+        f"load ollama:{OLLAMA_NAME} --backend mistralrs {CTX}",
+        f"load lmstudio:{LMSTUDIO_CHAT} {CTX}",
         "GENERATE",
         f"info ollama:{OLLAMA_NAME}",
-        offline=True,
     )
-    listing, ollama, text_a, lmstudio, text_b, info = report["steps"]
+    _, listing, ollama, lmstudio, generated, info = report["steps"]
     assert [s["error"] for s in report["steps"]] == [None] * 6, report
-    for name in (f"hf:{CHAT_REPO}:Q4_1", f"ollama:{OLLAMA_NAME}", f"lmstudio:{LMSTUDIO_CHAT}", f"lmstudio:{LMSTUDIO_SPLIT}"):
+    for name in (
+        f"hf:{CHAT_REPO}:Q4_1",
+        f"ollama:{OLLAMA_NAME}",
+        f"lmstudio:{LMSTUDIO_CHAT}",
+        f"lmstudio:{LMSTUDIO_SPLIT}",
+    ):
         assert name in listing["output"]
-    assert f"Loaded ollama:{OLLAMA_NAME} on llama-cpp" in ollama["output"] and text_a["text"]
-    assert f"Loaded lmstudio:{LMSTUDIO_CHAT} on mistralrs" in lmstudio["output"] and text_b["text"]
+    assert f"Loaded ollama:{OLLAMA_NAME} on mistralrs" in ollama["output"]
+    assert f"Loaded lmstudio:{LMSTUDIO_CHAT} on llama-cpp" in lmstudio["output"] and generated["text"]
     assert "loads on llama-cpp" in info["output"] and "loads on mistralrs" in info["output"]

@@ -16,11 +16,11 @@ from ..backends.gguf_file import GgufFileBackend
 from ..chat_format import fallback_name
 from ..errors import ModelNotFound
 from ..format import fmt_mib
+from ..models import resolve_model
+from . import resolve_ref, store_reference
 from .facts import HeaderFacts, fmt_parameters, fmt_size, header_facts
 from .hub import from_cache, hub_cache
 from .refs import HubRef
-from . import resolve_ref, store_reference
-from ..models import resolve_model
 
 
 @dataclass
@@ -41,9 +41,7 @@ class ModelCard:
         return "\n".join([self.name, *(f"{key.ljust(width)}  {value}" for key, value in self.rows().items())])
 
     def _repr_html_(self) -> str:
-        body = "".join(
-            f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>" for k, v in self.rows().items()
-        )
+        body = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>" for k, v in self.rows().items())
         caption = f"<caption style='text-align:left'>{html.escape(self.name)}</caption>"
         return f'<table class="xybrid-table">{caption}<tbody>{body}</tbody></table>'
 

@@ -76,7 +76,7 @@ def ollama_models() -> Iterator[StoredModel]:
                 blob = _ollama_blob(root, manifest)
             except ModelNotFound:
                 continue
-            name = _ollama_name(manifest.relative_to(root / "manifests").parts)  # type: ignore[arg-type]
+            name = _ollama_name(manifest.relative_to(root / "manifests").parts)
             yield StoredModel(f"{OLLAMA_PREFIX}{name}", "Ollama", blob, blob.stat().st_size)
 
 
