@@ -61,10 +61,16 @@ def test_each_failure_is_one_line_and_the_loaded_model_stays(machine: Machine) -
         f"load {GATED_REPO}",
         f"load {NO_GGUF_REPO}",
         f"load {CHAT_REPO}/nosuch.gguf",
+        f"info {SPLIT_REPO}",
         HF_TOKEN="hf_xybridSecretTokenValue",
     )
     check_one_line_errors(report["steps"])
     errors = [step["error"] for step in report["steps"]]
+    card = report["steps"][-1]["output"]  # a card before the download: what the Hub's listing says
+    assert (
+        errors[-1] is None and f"{SPLIT_REPO}/{SPLIT_FIRST} (2 parts)" in card and "Q4_1 (from the file name)" in card
+    )
+    assert "not read yet" in card and not repo_folder(machine, SPLIT_REPO).exists()
     assert errors[0] is None and report["model"] == "smollm2-135m-instruct"
     assert errors[1].startswith("ModelNotFound: no repo nosuch-org/nosuch-repo on the Hub (http://127.0.0.1:")
     assert errors[2] == f"ModelNotFound: {CHAT_REPO} has no Q8_0 GGUF: it has Q4_1"

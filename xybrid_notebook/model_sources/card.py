@@ -10,16 +10,17 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional, cast
 
 from ..backends import available_backends, backend_class
 from ..backends.gguf_file import GgufFileBackend
 from ..chat_format import fallback_name
-from ..errors import ModelNotFound
+from ..errors import InvalidInput
 from ..format import fmt_mib
 from ..models import resolve_model
 from . import resolve_ref, store_reference
 from .facts import HeaderFacts, fmt_parameters, fmt_size, header_facts
-from .hub import from_cache, hub_cache
+from .hub import from_cache, hub_cache, remote_choice
 from .refs import HubRef
 
 
@@ -46,20 +47,38 @@ class ModelCard:
         return f'<table class="xybrid-table">{caption}<tbody>{body}</tbody></table>'
 
 
-def locate(name: str) -> Path:
-    """The local file `name` refers to, without downloading anything."""
+def locate(name: str) -> Optional[Path]:
+    """The local file `name` refers to, without downloading anything; None for a Hub file not downloaded yet."""
     ref = store_reference(name)
     if ref is None:
         return resolve_model(name)
     if isinstance(ref, HubRef):
-        cached = from_cache(ref)
-        if cached is None:
-            raise ModelNotFound(
-                f"{ref.name()} is not in the Hugging Face cache ({hub_cache()}) yet: "
-                f"%xybrid load {name} downloads it, then its card reads the file"
-            )
-        return cached
+        return from_cache(ref)
     return resolve_ref(ref)
+
+
+def hub_card(name: str) -> ModelCard:
+    """What the Hub's listing says of a file not downloaded yet (its header is read once it is here)."""
+    ref = store_reference(name)
+    assert isinstance(ref, HubRef)
+    group = remote_choice(ref)
+    rows = {
+        "file": f"{ref.repo}/{group.first}" + (f" ({len(group.files)} parts)" if len(group.files) > 1 else ""),
+        "size": fmt_size(group.size),
+        "quantization": f"{group.quant or 'unknown'} (from the file name)",
+        "header": f"not read yet: %xybrid load {name} downloads it into {hub_cache()}, then this card reads it",
+    }
+    usable = {n: "yes" if reason is None else f"no: {reason}" for n, reason in _gguf_backends().items()}
+    return ModelCard(name, Path(group.first), rows, usable)
+
+
+def _gguf_backends() -> dict[str, Optional[str]]:
+    """The local GGUF backends, each with why it cannot be used here (None: it can)."""
+    return {
+        name: reason
+        for name, reason in available_backends().items()
+        if issubclass(backend_class(name), GgufFileBackend)
+    }
 
 
 def memory_line(facts: HeaderFacts, context_length: int, available: int) -> tuple[str, bool]:
@@ -75,10 +94,8 @@ def memory_line(facts: HeaderFacts, context_length: int, available: int) -> tupl
 def backend_verdicts(architecture: str, fits: bool) -> dict[str, str]:
     """Per local GGUF backend: "yes", or "no: why" (not installed, unknown architecture, not enough memory)."""
     verdicts: dict[str, str] = {}
-    for name, reason in available_backends().items():
-        cls = backend_class(name)
-        if not issubclass(cls, GgufFileBackend):
-            continue
+    for name, reason in _gguf_backends().items():
+        cls = cast(type[GgufFileBackend], backend_class(name))
         if reason is not None:
             verdicts[name] = f"no: {reason}"
         elif not cls.supports_architecture(architecture):
@@ -89,10 +106,15 @@ def backend_verdicts(architecture: str, fits: bool) -> dict[str, str]:
 
 
 def model_card(name: str, context_length: int = 4096) -> ModelCard:
-    """The card of the model `name` names (catalog, path, or a store reference already on this machine)."""
+    """The card of the model `name` names: from its header when the file is here (catalog, path, a store, the
+    Hugging Face cache), else what the Hub's listing says of the file a Hub reference picks."""
     import psutil
 
+    if context_length < 1:
+        raise InvalidInput(f"the context length must be at least 1 token, got {context_length}")
     path = locate(name)
+    if path is None:
+        return hub_card(name)
     facts = header_facts(path)
     template = "yes (in the file)" if facts.has_chat_template else f"no (built-in {fallback_name(facts.architecture)})"
     memory, fits = memory_line(facts, context_length, psutil.virtual_memory().available)

@@ -212,11 +212,8 @@ def partial_bytes(repo: str) -> int:
     return sum(p.stat().st_size for p in blobs.glob(f"*{PARTIAL_SUFFIX}")) if blobs.is_dir() else 0
 
 
-def resolve_hub(ref: HubRef, say: Say) -> Path:
-    """The local path of the GGUF `ref` names (the first part of a split): from the cache, else downloaded."""
-    cached = from_cache(ref)
-    if cached is not None:
-        return cached
+def remote_choice(ref: HubRef) -> GgufGroup:
+    """The file(s) `ref` picks from the Hub's listing, without downloading them."""
     if offline():
         raise ModelUnreachable(_offline_message(ref))
     with hub_errors(ref):
@@ -224,7 +221,16 @@ def resolve_hub(ref: HubRef, say: Say) -> Path:
         groups = gguf_groups(files)
         if not groups:
             raise ModelNotFound(f"{ref.repo} has no GGUF file (it has {_file_types(files)}): pick a GGUF repo")
-        group = _choose(groups, ref, ref.repo)
+        return _choose(groups, ref, ref.repo)
+
+
+def resolve_hub(ref: HubRef, say: Say) -> Path:
+    """The local path of the GGUF `ref` names (the first part of a split): from the cache, else downloaded."""
+    cached = from_cache(ref)
+    if cached is not None:
+        return cached
+    group = remote_choice(ref)
+    with hub_errors(ref):
         say(f"Downloading {ref.repo}/{group.first} ({group.size / 1e6:.0f} MB) into {hub_cache()}…")
         paths = [_fetch(ref.repo, name) for name in split_names(group.first)]
     say(f"Cached at {paths[0]}")
