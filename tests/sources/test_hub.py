@@ -11,6 +11,8 @@ import socket
 import time
 from pathlib import Path
 
+import pytest
+
 from .conftest import CHAT_FILE, CHAT_REPO, GATED_REPO, NO_GGUF_REPO, SPLIT_FIRST, SPLIT_REPO, Machine, kernel_report
 from .hub_standin import HubStandIn
 
@@ -130,3 +132,13 @@ def test_an_interrupted_download_is_never_loaded_and_the_next_load_resumes_it(
     ranges = [r.range for r in hub.requests_for(CHAT_FILE) if r.method == "GET"]
     assert ranges[-1] == f"bytes={kept}-"
     assert sha256(Path(resumed["source"])) == sha256(chat_gguf) and not list(blobs.glob("*.xybrid-partial"))
+
+
+def test_a_download_cut_short_or_a_full_disk_is_one_line() -> None:
+    from xybrid_notebook.errors import ModelUnreachable
+    from xybrid_notebook.model_sources.hub import hub_errors
+    from xybrid_notebook.model_sources.refs import HubRef
+
+    stopped = r"^the download of hf:o/r:Q4_K_M stopped \(No space left on device\)"
+    with pytest.raises(ModelUnreachable, match=stopped), hub_errors(HubRef("o/r", "Q4_K_M")):
+        raise OSError(28, "No space left on device")

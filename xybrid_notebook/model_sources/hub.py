@@ -45,21 +45,28 @@ def endpoint() -> str:
     return str(constants.ENDPOINT)
 
 
-def cached_snapshot(repo: str) -> Optional[tuple[Path, dict[str, int]]]:
-    """The cached `main` snapshot of `repo` (else its newest) and its complete files (relative path -> bytes)."""
+def cached_snapshots() -> dict[str, tuple[Path, dict[str, int]]]:
+    """Each cached model repo -> its `main` snapshot (else its newest) and its files (relative path -> bytes).
+
+    Only complete files are linked into a snapshot: a download in progress is not there.
+    """
     from huggingface_hub import scan_cache_dir
 
-    cache = hub_cache()
-    if not cache.is_dir():
-        return None
-    for info in scan_cache_dir(cache).repos:
-        if info.repo_type != "model" or info.repo_id != repo or not info.revisions:
+    if not hub_cache().is_dir():
+        return {}
+    found = {}
+    for info in scan_cache_dir(hub_cache()).repos:
+        if info.repo_type != "model" or not info.revisions:
             continue
-        revisions = sorted(info.revisions, key=lambda r: ("main" in r.refs, r.last_modified))
-        revision = revisions[-1]
+        revision = max(info.revisions, key=lambda r: ("main" in r.refs, r.last_modified))
         files = {str(f.file_path.relative_to(revision.snapshot_path)): f.size_on_disk for f in revision.files}
-        return revision.snapshot_path, files
-    return None
+        found[info.repo_id] = (revision.snapshot_path, files)
+    return found
+
+
+def cached_snapshot(repo: str) -> Optional[tuple[Path, dict[str, int]]]:
+    """The cached snapshot of `repo` and its files, if it is in the cache."""
+    return cached_snapshots().get(repo)
 
 
 def _choose(groups: list[GgufGroup], ref: HubRef, where: str) -> GgufGroup:
@@ -114,6 +121,8 @@ def hub_errors(ref: HubRef) -> Iterator[None]:
         ) from None
     except errors.RevisionNotFoundError:
         raise ModelNotFound(f"{ref.repo} has no revision main on the Hub ({endpoint()})") from None
+    except errors.LocalEntryNotFoundError:
+        raise ModelUnreachable(_unreachable_message(ref, "no answer")) from None
     except errors.EntryNotFoundError:
         raise ModelNotFound(f"{ref.repo} has no file {ref.filename} on the Hub ({endpoint()})") from None
     except errors.OfflineModeIsEnabled:
@@ -121,13 +130,20 @@ def hub_errors(ref: HubRef) -> Iterator[None]:
     except errors.HfHubHTTPError as exc:
         status = exc.response.status_code if exc.response is not None else "an error"
         raise ModelUnreachable(f"the Hub ({endpoint()}) answered {status} for {ref.repo}: try again later") from None
+    except OSError as exc:  # a download cut short after the library's retries, a full disk
+        reason = exc.strerror or str(exc).splitlines()[0]
+        raise ModelUnreachable(f"the download of {name} stopped ({reason}): load it again to resume") from None
     except Exception as exc:
         if not _is_transport_error(exc):
             raise
-        raise ModelUnreachable(
-            f"cannot reach the Hub at {endpoint()} for {name} ({type(exc).__name__}): check the network or "
-            "HF_ENDPOINT; a model already in the cache loads offline"
-        ) from None
+        raise ModelUnreachable(_unreachable_message(ref, type(exc).__name__)) from None
+
+
+def _unreachable_message(ref: HubRef, reason: str) -> str:
+    return (
+        f"cannot reach the Hub at {endpoint()} for {ref.name()} ({reason}): check the network or HF_ENDPOINT; "
+        "a model already in the cache loads offline"
+    )
 
 
 def _offline_message(ref: HubRef) -> str:

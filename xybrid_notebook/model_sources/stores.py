@@ -154,23 +154,14 @@ def resolve_lmstudio(ref: LmStudioRef) -> Path:
 # -- the Hugging Face cache and $XYBRID_MODEL_DIRS ---------------------------------------------------
 def hf_cache_models() -> Iterator[StoredModel]:
     """Every complete GGUF model in huggingface_hub's cache (each repo's `main` snapshot, else its newest)."""
-    from huggingface_hub import scan_cache_dir
+    from .hub import cached_snapshots
 
-    from .hub import hub_cache
-
-    if not hub_cache().is_dir():
-        return
-    for info in sorted(scan_cache_dir(hub_cache()).repos, key=lambda r: r.repo_id):
-        if info.repo_type != "model" or not info.revisions:
-            continue
-        revision = max(info.revisions, key=lambda r: ("main" in r.refs, r.last_modified))
-        sizes = {str(f.file_path.relative_to(revision.snapshot_path)): f.size_on_disk for f in revision.files}
+    for repo, (snapshot, sizes) in sorted(cached_snapshots().items()):
         groups = gguf_groups(sizes)
-        for name, group in zip(_group_names(f"{HF_PREFIX}{info.repo_id}", groups), groups):
+        for name, group in zip(_group_names(f"{HF_PREFIX}{repo}", groups), groups):
             if len(groups) == 1 and group.quant:
                 name = f"{name}:{group.quant}"
-            path = revision.snapshot_path / group.first
-            yield StoredModel(name, "Hugging Face cache", path, group.size, len(group.files))
+            yield StoredModel(name, "Hugging Face cache", snapshot / group.first, group.size, len(group.files))
 
 
 def model_dirs() -> list[Path]:
