@@ -92,6 +92,9 @@ def test_the_card_reads_the_header_and_weighs_memory(home: Path, chat_gguf: Path
     assert not memory_line(facts, 2048, facts.size + kv - 1)[1]
     verdicts = backend_verdicts("no-such-architecture", True)
     assert verdicts["llama-cpp"] == "no: llama-cpp does not know the architecture no-such-architecture"
+    assert verdicts["mistralrs"].startswith("maybe: no-such-architecture is not among")
+    assert card.facts["memory"].endswith(": fits")  # about 100 MiB
+    assert card.backends == {"llama-cpp": "yes", "mistralrs": "yes"}  # both engines know llama
     assert backend_verdicts(facts.architecture, False)["llama-cpp"].startswith("no: not enough free memory")
     with pytest.raises(ModelUnreachable, match=f"^hf:{CHAT_REPO}:Q4_1 is not in the Hugging Face cache"):
         model_card(f"{CHAT_REPO}:Q4_1")

@@ -54,9 +54,11 @@ class GgufFileBackend(LlmBackend[LlmConfig]):
         self._header = checked.header
 
     @classmethod
-    def supports_architecture(cls, architecture: str) -> bool:
-        """Whether this engine knows a GGUF architecture ("llama", "gemma3"); by default, the ones llama.cpp's
-        own `gguf` package names. An engine that knows fewer says so."""
+    def supports_architecture(cls, architecture: str) -> Optional[bool]:
+        """Whether this engine knows a GGUF architecture ("llama", "gemma3"): True, False, or None (not known).
+
+        By default, the ones llama.cpp's own `gguf` package names; an engine that knows fewer says so.
+        """
         from gguf.constants import MODEL_ARCH_NAMES
 
         return architecture in MODEL_ARCH_NAMES.values()

@@ -98,11 +98,21 @@ def _write_template_file(template: str) -> Path:
     return path
 
 
+#: GGUF architectures mistral.rs loads: the plain GGUF ones its docs list, and gemma3 (the catalog's Gemma 3,
+#: loaded by this project's tests). Others may load too (its GGUF support grows); none is refused for it.
+GGUF_ARCHITECTURES = frozenset({"llama", "phi2", "phi3", "starcoder2", "qwen2", "qwen3", "gemma3"})
+
+
 class MistralRsBackend(GgufFileBackend):
     """mistral.rs through the `mistralrs` package (CPU build)."""
 
     name = "mistralrs"
     requires = (Requirement("mistralrs", "pip install mistralrs"),)
+
+    @classmethod
+    def supports_architecture(cls, architecture: str) -> Optional[bool]:
+        """True for the GGUF architectures mistral.rs is known to load; None (not known) for the others."""
+        return True if architecture in GGUF_ARCHITECTURES else None
 
     def __init__(self) -> None:
         super().__init__()

@@ -98,10 +98,14 @@ def backend_verdicts(architecture: str, fits: bool) -> dict[str, str]:
         cls = cast(type[GgufFileBackend], backend_class(name))
         if reason is not None:
             verdicts[name] = f"no: {reason}"
-        elif not cls.supports_architecture(architecture):
+        elif (known := cls.supports_architecture(architecture)) is False:
             verdicts[name] = f"no: {name} does not know the architecture {architecture}"
+        elif not fits:
+            verdicts[name] = "no: not enough free memory (see memory)"
         else:
-            verdicts[name] = "yes" if fits else "no: not enough free memory (see memory)"
+            verdicts[name] = (
+                "yes" if known else f"maybe: {architecture} is not among the architectures {name} is known to load"
+            )
     return verdicts
 
 
