@@ -125,3 +125,15 @@ def test_a_kernel_lists_the_downloaded_model_beside_ollama_and_lm_studio_and_loa
     assert f"Loaded ollama:{OLLAMA_NAME} on mistralrs" in ollama["output"]
     assert f"Loaded lmstudio:{LMSTUDIO_CHAT} on llama-cpp" in lmstudio["output"] and generated["text"]
     assert "loads on llama-cpp" in info["output"] and "loads on mistralrs" in info["output"]
+
+
+def test_local_models_is_a_data_frame_of_the_same_rows(home: Path) -> None:
+    import xybrid_notebook as xn
+    from xybrid_notebook.model_sources.listing import LOCAL_COLUMNS
+
+    frame = xn.local_models()
+    assert list(frame.columns) == list(LOCAL_COLUMNS)
+    rows = local_model_rows()
+    assert list(frame["name"]) == [row["name"] for row in rows] and list(frame["path"]) == [row["path"] for row in rows]
+    ollama = frame.set_index("name").loc[f"ollama:{OLLAMA_NAME}"]
+    assert ollama["parameters"] == next(r["parameters"] for r in rows if r["name"] == f"ollama:{OLLAMA_NAME}")
