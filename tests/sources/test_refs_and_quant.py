@@ -87,3 +87,14 @@ def test_a_file_by_name_and_a_later_part_by_mistake() -> None:
     assert pick_file(groups, "m-Q2_K.gguf", "repo").size == 200
     with pytest.raises(ModelNotFound, match="part 2 of a split GGUF"):
         pick_file(groups, "m-Q4_K_M-00002-of-00002.gguf", "repo")
+
+
+def test_a_remote_servers_model_name_is_never_taken_for_a_hub_repo() -> None:
+    from xybrid_notebook.backends import create_backend
+    from xybrid_notebook.backends.remote import RemoteSpec
+    from xybrid_notebook.session import Session
+
+    spec = Session._source_for(
+        create_backend("remote"), "Qwen/Qwen2.5-0.5B-Instruct", 4096, None, 0, "http://127.0.0.1:9/v1", None, 5.0
+    )
+    assert isinstance(spec, RemoteSpec) and spec.model == "Qwen/Qwen2.5-0.5B-Instruct"
