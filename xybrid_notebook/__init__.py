@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .api import compare, generate, history, load_test, serve, sweep, telemetry
+from .api import compare, generate, history, load_test, local_models, model_card, serve, sweep, telemetry
 from .backends import available_backends, create_backend, register_backend
 from .backends.base import LlmBackend, Requirement
 from .backends.gguf_file import GgufFileBackend
@@ -23,6 +23,7 @@ from .errors import (
     InvalidModelFile,
     ModelNotFound,
     ModelNotLoaded,
+    ModelUnreachable,
     XybridError,
 )
 from .experiments import CompareResult, DepthCurve, SweepResult, depth_curve
@@ -81,6 +82,7 @@ __all__ = [
     "LoadResult",
     "ModelNotFound",
     "ModelNotLoaded",
+    "ModelUnreachable",
     "PartialToken",
     "RemoteSpec",
     "Requirement",
@@ -98,6 +100,8 @@ __all__ = [
     "generate",
     "history",
     "load_test",
+    "local_models",
+    "model_card",
     "register_backend",
     "resolve_model",
     "serve",

@@ -5,7 +5,8 @@
 - `sweep(...)` and `compare(a, b, ...)` run the experiments with their live view;
 - `serve(model, parallel=4)` starts llama-server on loopback; `load_test(target, concurrency=[...])`
   runs a load test on Locust against it (or any OpenAI-compatible URL) with its live view;
-- `history()` gives the session's runs as a DataFrame; `current_session()` the session
+- `history()` gives the session's runs as a DataFrame; `local_models()` the GGUF models already on this
+  machine, `model_card(name)` one model's card; `current_session()` the session
   itself (load, configure, route, chat, export: see `Session`).
 
 `live=None` shows the widgets in a Jupyter kernel that can show them and prints text
@@ -27,6 +28,9 @@ from .live import LiveRun, RunView, output_plot_data
 from .load import LoadResult
 from .load import load_test as run_load
 from .metrics import ChunkClock
+from .model_sources.card import ModelCard
+from .model_sources.card import model_card as make_card
+from .model_sources.listing import LOCAL_COLUMNS, local_model_rows
 from .otel import settings_from_env
 from .otel_spans import new_trace_id, record_experiment, record_load_test
 from .run_errors import GenerationCancelled
@@ -271,12 +275,27 @@ def history() -> Any:
     return history_frame(current_session().history)
 
 
+def local_models() -> Any:
+    """The GGUF models on this machine as a pandas DataFrame: the name to load each by, its store (Hugging Face
+    cache, LM Studio, Ollama, `$XYBRID_MODEL_DIRS`), its header's facts, size and path."""
+    import pandas as pd
+
+    return pd.DataFrame(local_model_rows(), columns=list(LOCAL_COLUMNS))
+
+
+def model_card(name: str, context_length: int = 4096) -> ModelCard:
+    """The card of a model on this machine (as `%xybrid info NAME`): header facts, file, backends that can load it."""
+    return make_card(name, context_length)
+
+
 __all__ = [
     "compare",
     "current_session",
     "generate",
     "history",
     "load_test",
+    "local_models",
+    "model_card",
     "serve",
     "sweep",
     "telemetry",

@@ -37,3 +37,7 @@ class BackendUnavailable(XybridError):
 
 class GenerationInProgress(XybridError):
     """A generation was started while another one is still running."""
+
+
+class ModelUnreachable(XybridError):
+    """The model is named rightly but cannot be fetched: a gated repo without access, no network, offline mode."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -201,6 +202,24 @@ def resolve_model(name_or_path: Optional[str | Path] = None) -> Path:
     return path
 
 
+_SPLIT = re.compile(r"^(?P<stem>.+)-(?P<no>\d{5})-of-(?P<count>\d{5})\.gguf$", re.IGNORECASE)
+
+
+def split_parts(name: str) -> Optional[tuple[int, int]]:
+    """(part number, part count) of a split GGUF's file name (llama.cpp's `-00001-of-00003.gguf`), else None."""
+    match = _SPLIT.match(Path(name).name)
+    return (int(match["no"]), int(match["count"])) if match else None
+
+
+def split_names(first: str) -> list[str]:
+    """Every part's name of the split GGUF whose first part is `first` (just `first` for a single file)."""
+    match = _SPLIT.match(first)
+    if match is None:
+        return [first]
+    count = int(match["count"])
+    return [f"{match['stem']}-{no:05d}-of-{count:05d}.gguf" for no in range(1, count + 1)]
+
+
 def validate_model_file(path: Path) -> GgufHeader:
     """Check the GGUF header and tensor extents before a native library opens the file.
 
@@ -211,8 +230,19 @@ def validate_model_file(path: Path) -> GgufHeader:
     return read_gguf_header(path)
 
 
+_LOADED_BY: dict[str, str] = {}
+
+
+def name_model_file(path: Path, name: str) -> None:
+    """Remember the name a file was found by (`org/repo:Q4_K_M`, `ollama:llama3.2:1b`), for `model_id_for`."""
+    _LOADED_BY[str(Path(path).absolute())] = name
+
+
 def model_id_for(path: Path) -> str:
-    """A short, stable name for a model file: its catalog name, else its file stem."""
+    """A short, stable name for a model file: the name it was found by, its catalog name, else its file stem."""
+    named = _LOADED_BY.get(str(Path(path).absolute()))
+    if named is not None:
+        return named
     for entry in CATALOG.values():
         if path.name == entry.file_name:
             return entry.name

@@ -25,7 +25,7 @@ from typing import Optional
 
 from .errors import BackendUnavailable, InvalidInput
 from .loopback import LOOPBACK, ServerDidNotStart, free_port, start_server, stop_group
-from .models import resolve_model
+from .model_sources import resolve_source
 
 _SERVED: dict[int, ServedModel] = {}
 DEFAULT_PARALLEL = 4
@@ -162,7 +162,7 @@ def serve(
 ) -> ServedModel:
     """Start a server for `model` (a catalog name or a .gguf; default the catalog default) on loopback."""
     _check(parallel, ctx, port, threads)
-    path = resolve_model(model)
+    path = resolve_source(model)
     threads = threads or os.cpu_count() or 1
     port = port or free_port()
     ctx = ctx or CTX_PER_SLOT * (1 if serial else parallel)

@@ -22,7 +22,7 @@ from .errors import InvalidInput, PromptTooLong
 from .format import fmt_mib
 from .host import HostLoad, HostSampler
 from .metrics import NS_PER_MS, NS_PER_S, ChunkClock
-from .models import resolve_model
+from .model_sources import resolve_source
 from .otel import Telemetry, TelemetrySettings
 from .routing import LOAD_REMOTE, RouteChoice, check_route, choose_route, fallback_route
 from .run_errors import GenerationError
@@ -173,7 +173,7 @@ class Session:
             return RemoteSpec(url or "", model, api_key_env, timeout_s).validate()
         if url is not None or api_key_env is not None:
             raise InvalidInput("--url and --api-key-env are for --backend remote only")
-        return LlmConfig(resolve_model(model), context_length, n_threads, n_gpu_layers).validate()
+        return LlmConfig(resolve_source(model), context_length, n_threads, n_gpu_layers).validate()
 
     def unload(self) -> bool:
         """Free the local model and forget the remote server; False if neither was there."""

@@ -20,7 +20,7 @@ LAYERS = (
     grimp.Layer("load"),
     grimp.Layer("experiments"),
     grimp.Layer("session", "export", "loopback", "servers", "llama_tools", independent=False),
-    grimp.Layer("routing", "live", "gap_shading"),
+    grimp.Layer("routing", "live", "gap_shading", "model_sources"),
     grimp.Layer("backends"),
     grimp.Layer("chat_format", "models", "metrics", "run_errors", "otel"),
     grimp.Layer("gguf_header", "types"),

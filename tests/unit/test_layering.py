@@ -33,6 +33,9 @@ CORE_MODULES = [
     "xybrid_notebook.experiments.render",
     "xybrid_notebook.backends.llama_cpp_bench",
     "xybrid_notebook.api",
+    "xybrid_notebook.model_sources",
+    "xybrid_notebook.model_sources.card",
+    "xybrid_notebook.model_sources.listing",
 ]
 UI_MODULES = ["IPython", "ipywidgets", "plotly", "anywidget", "llama_cpp", "mistralrs"]
 

@@ -53,6 +53,16 @@ class GgufFileBackend(LlmBackend[LlmConfig]):
         self._load_model(config, checked.header)
         self._header = checked.header
 
+    @classmethod
+    def supports_architecture(cls, architecture: str) -> Optional[bool]:
+        """Whether this engine knows a GGUF architecture ("llama", "gemma3"): True, False, or None (not known).
+
+        By default, the ones llama.cpp's own `gguf` package names; an engine that knows fewer says so.
+        """
+        from gguf.constants import MODEL_ARCH_NAMES
+
+        return architecture in MODEL_ARCH_NAMES.values()
+
     def probe_plan(self) -> Optional[ProbePlan]:
         """How to prove this engine in a child process before loading it here; None: nothing native to prove."""
         return None

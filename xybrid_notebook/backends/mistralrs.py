@@ -12,6 +12,7 @@ import hashlib
 import os
 import resource
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Optional
 
@@ -19,7 +20,7 @@ from ..chat_format import RAW_ROLE, chat_template_for, with_raw_passthrough
 from ..errors import InvalidInput, InvalidModelFile, PromptTooLong
 from ..gguf_header import GgufHeader
 from ..metrics import EngineReport, PhasePlan
-from ..models import cache_dir, validate_model_file
+from ..models import cache_dir, split_names, validate_model_file
 from ..types import GenerationConfig, LlmConfig
 from .base import EngineChunk, Prompt, Requirement, import_engine
 from .gguf_file import GgufFileBackend
@@ -48,20 +49,37 @@ def _rss_bytes() -> int:
         return 0
 
 
-def _new_runner(mistralrs: Any, path: Path, template_file: Optional[Path]) -> Any:
-    """A Runner for the GGUF at `path`, strictly offline."""
+@contextmanager
+def _hub_offline() -> Iterator[None]:
+    """`HF_HUB_OFFLINE=1` while mistral.rs opens the file, then as it was (the kernel may still download)."""
+    before = os.environ.get("HF_HUB_OFFLINE")
     os.environ["HF_HUB_OFFLINE"] = "1"
-    return mistralrs.Runner(
-        which=mistralrs.Which.GGUF(quantized_model_id=str(path.parent), quantized_filename=path.name),
-        token_source="none",
-        jinja_explicit=None if template_file is None else str(template_file),
-    )
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("HF_HUB_OFFLINE", None)
+        else:
+            os.environ["HF_HUB_OFFLINE"] = before
+
+
+def _new_runner(mistralrs: Any, path: Path, template_file: Optional[Path]) -> Any:
+    """A Runner for the GGUF at `path` (every part of a split, by the names in its folder), strictly offline."""
+    names = split_names(path.name)
+    with _hub_offline():
+        return mistralrs.Runner(
+            which=mistralrs.Which.GGUF(
+                quantized_model_id=str(path.parent), quantized_filename=names if len(names) > 1 else path.name
+            ),
+            token_source="none",
+            jinja_explicit=None if template_file is None else str(template_file),
+        )
 
 
 def probe_in_child(model_path: str, settings: dict[str, Any]) -> None:
     """The child's test: build a Runner for the model and stream a few tokens."""
     mistralrs = import_mistralrs()
-    path = Path(model_path).resolve()
+    path = Path(model_path).absolute()
     template = _write_template_file(with_raw_passthrough(chat_template_for(None, validate_model_file(path))))
     with captured_native_output("mistral.rs"):
         runner = _new_runner(mistralrs, path, template)
@@ -85,12 +103,22 @@ def _write_template_file(template: str) -> Path:
     return path
 
 
+#: GGUF architectures mistral.rs loads: the plain GGUF ones its docs list, and gemma3 (the catalog's Gemma 3,
+#: loaded by this project's tests). Others may load too (its GGUF support grows); none is refused for it.
+GGUF_ARCHITECTURES = frozenset({"llama", "phi2", "phi3", "starcoder2", "qwen2", "qwen3", "gemma3"})
+
+
 class MistralRsBackend(GgufFileBackend):
     """mistral.rs through the `mistralrs` package (CPU build)."""
 
     name = "mistralrs"
     requires = (Requirement("mistralrs", "pip install mistralrs"),)
     phase_plan = PHASES
+
+    @classmethod
+    def supports_architecture(cls, architecture: str) -> Optional[bool]:
+        """True for the GGUF architectures mistral.rs is known to load; None (not known) for the others."""
+        return True if architecture in GGUF_ARCHITECTURES else None
 
     def __init__(self) -> None:
         super().__init__()
@@ -105,7 +133,7 @@ class MistralRsBackend(GgufFileBackend):
         if config.n_gpu_layers != 0:
             raise InvalidInput("n_gpu_layers: this mistralrs build runs on the CPU only; use 0")
         mistralrs = import_mistralrs()
-        path = Path(config.model_path).resolve()
+        path = Path(config.model_path).absolute()
         before = _rss_bytes()
         try:
             with captured_native_output("mistral.rs"):

@@ -22,7 +22,8 @@ from ..backends import canonical_name
 from ..backends.base import LlmBackend
 from ..backends.llama_cpp_bench import check_kv_type
 from ..errors import InvalidInput
-from ..models import model_id_for, resolve_model, validate_model_file
+from ..model_sources import resolve_source
+from ..models import model_id_for, validate_model_file
 
 LLAMA_CPP = "llama-cpp"
 NUMERIC = ("threads", "n_prompt", "n_gen", "depth", "n_batch", "n_ubatch")
@@ -213,7 +214,7 @@ def _as_list(name: str, value: Any) -> list[Any]:
 def _resolve_models(values: list[Any], backends: list[Any]) -> list[Optional[Path]]:
     if values == [None] and all(isinstance(b, LlmBackend) for b in backends):
         return [None]  # the loaded backends' own models
-    return [resolve_model(v) for v in values]
+    return [resolve_source(v) for v in values]
 
 
 def expand(params: dict[str, Any]) -> list[SweepConfig]:

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from argparse import Namespace
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Optional
 
-from ..backends import available_backends, engine_log
+from ..backends import available_backends, canonical_name, engine_log
 from ..chat_format import fallback_name
 from ..format import fmt_mib
+from ..model_sources import resolve_ref, store_reference
+from ..model_sources.card import model_card
+from ..model_sources.facts import fmt_parameters, fmt_size
+from ..model_sources.hub import from_cache, partial_bytes
+from ..model_sources.listing import local_model_rows
+from ..model_sources.refs import HubRef, ModelRef
 from ..models import CATALOG, DEFAULT_CHAT_MODEL, DEFAULT_MODEL, DEFAULT_RAW_MODEL, CatalogEntry
 from ..servers import served
 from ..session import DEFAULT_BACKEND
@@ -42,10 +50,16 @@ def show_help(context: Context, args: Namespace) -> None:
     print(help_text() if args.subcommand is None else find(args.subcommand).usage())
 
 
+MODEL_HELP = (
+    f"catalog name, .gguf path or folder, org/repo[:QUANT], org/repo/file.gguf, ollama:NAME[:TAG] or "
+    f"lmstudio:publisher/repo (default: {DEFAULT_MODEL})"
+)
+
+
 @subcommand(
     "load",
-    "load a model (catalog name, .gguf file or folder) on a backend, or a server's model",
-    option("model", nargs="?", default=None, help=f"catalog name, .gguf path, or folder (default: {DEFAULT_MODEL})"),
+    "load a model (catalog name, file, Hub repo, Ollama or LM Studio model) on a backend, or a server's model",
+    option("model", nargs="?", default=None, help=MODEL_HELP),
     option("--backend", default=DEFAULT_BACKEND, help="llama-cpp, mistralrs, or remote (see %%xybrid backends)"),
     option("--ctx", type=int, default=4096, help="context length in tokens"),
     option("--threads", type=int, default=None, help="CPU threads (default: every core)"),
@@ -64,9 +78,11 @@ def load(context: Context, args: Namespace) -> None:
             flush=True,
         )
     print(f"Loading {args.model or 'the default model'} on {args.backend}…", flush=True)
+    ref = store_reference(args.model) if canonical_name(args.backend) != "remote" else None
     try:
+        model = args.model if ref is None else str(_fetched(context, ref))
         summary = session.load(
-            args.model,
+            model,
             args.backend,
             args.ctx,
             args.threads,
@@ -77,9 +93,44 @@ def load(context: Context, args: Namespace) -> None:
         )
     except KeyboardInterrupt:
         kept = session.backend.model_id() if session.backend else "nothing"
-        print(f"Load cancelled; {kept} stays loaded.")
+        print(f"Load cancelled; {kept} stays loaded.{_resume_note(ref)}")
         return
     print(summary.line())
+
+
+def _fetched(context: Context, ref: ModelRef) -> Any:
+    """The local file of a store reference; a Hub download shows its bar (and, in a notebook, a Stop button)."""
+    if not isinstance(ref, HubRef) or from_cache(ref) is not None:
+        return resolve_ref(ref, print)
+    with _stop_button(context):
+        return resolve_ref(ref, print)
+
+
+@contextmanager
+def _stop_button(context: Context) -> Iterator[None]:
+    """A Stop button beside the download's bar in a notebook (it interrupts the kernel, as the toolbar's does)."""
+    from ..widgets import widgets_wanted
+
+    if not widgets_wanted(context.shell):
+        yield
+        return
+    from IPython.display import display
+
+    from ..widgets.stop_button import StopButton
+
+    button = StopButton(running=True)
+    display(button)
+    try:
+        yield
+    finally:
+        button.running = False
+
+
+def _resume_note(ref: Optional[ModelRef]) -> str:
+    if not isinstance(ref, HubRef):
+        return ""
+    kept = partial_bytes(ref.repo)
+    return f" {kept / 1e6:.0f} MB of the download are kept: loading it again resumes." if kept else ""
 
 
 @subcommand("unload", "free the local model and forget the server")
@@ -129,9 +180,46 @@ def catalog_row(entry: CatalogEntry) -> list[Any]:
     ]
 
 
-@subcommand("models", "the model catalog: architecture, size, template, backends")
+LOCAL_HEADER = ["name", "store", "architecture", "parameters", "quantization", "context", "chat template", "size"]
+
+
+def local_table() -> Table:
+    """The GGUF models found on this machine, with the name to load each by (its path: `xn.local_models()`)."""
+    rows = [
+        [
+            row["name"],
+            row["store"],
+            row["architecture"],
+            None if row["parameters"] is None else fmt_parameters(row["parameters"]),
+            row["quantization"],
+            row["context_length"],
+            None if row["chat_template"] is None else ("yes" if row["chat_template"] else "no"),
+            fmt_size(row["size_bytes"]),
+        ]
+        for row in local_model_rows()
+    ]
+    return Table(LOCAL_HEADER, rows, "GGUF models on this machine (load by name)")
+
+
+@subcommand(
+    "models",
+    "the model catalog, or (--local) the GGUF models already on this machine",
+    option("--local", action="store_true", help="list the Hugging Face cache, LM Studio, Ollama, $XYBRID_MODEL_DIRS"),
+)
 def models(context: Context, args: Namespace) -> Table:
+    if args.local:
+        return local_table()
     return Table(MODELS_HEADER, [catalog_row(entry) for entry in CATALOG.values()])
+
+
+@subcommand(
+    "info",
+    "a model's card before the load: header facts, file, which backends can load it here",
+    option("model", nargs="?", default=None, help=MODEL_HELP),
+    option("--ctx", type=int, default=4096, help="the context length to size the KV cache for"),
+)
+def info(context: Context, args: Namespace) -> Any:
+    return model_card(args.model or DEFAULT_MODEL, args.ctx)
 
 
 @subcommand(
