@@ -36,7 +36,8 @@ def test_generate_streams_stores_output_and_records_history(loaded: InteractiveS
     out = loaded.user_ns["mine"]
     assert loaded.user_ns[LAST_OUTPUT_NAME] is out
     assert out.text and out.text in printed and out.tokens_generated == 12
-    assert "TTFT" in printed.splitlines()[-1]
+    *_, summary, where = printed.splitlines()
+    assert "TTFT" in summary and where.startswith("where the time went: ") and "decode" in where
     assert session(loaded).history[-1].output is out
 
 

@@ -6,8 +6,9 @@ import html
 from collections.abc import Sequence
 from typing import Any
 
-from ..format import fmt_cores, fmt_ms, fmt_rate, fmt_value
+from ..format import MISSING, fmt_cores, fmt_ms, fmt_rate, fmt_share, fmt_value
 from ..session import RunRecord, prompt_preview
+from ..types import GenerationOutput
 
 
 class Table:
@@ -53,7 +54,17 @@ HISTORY_HEADER = [
     "route",
     "engine settings",
     "other CPU",
+    "time went to",
 ]
+
+
+def time_went_to(output: GenerationOutput) -> str:
+    """The run's two largest phases and its stall count, e.g. "decode 96 % · sample 2.1 % · 3 stalls"."""
+    top = sorted(output.phase_shares().items(), key=lambda item: -item[1])[:2]
+    if not top:
+        return MISSING
+    text = " · ".join(f"{name} {fmt_share(share)}" for name, share in top)
+    return text + (f" · {len(output.stalls)} stalls" if output.stalls else "")
 
 
 def history_table(records: Sequence[RunRecord]) -> Table:
@@ -74,6 +85,7 @@ def history_table(records: Sequence[RunRecord]) -> Table:
             r.output.route_reason or r.output.route,
             r.output.engine_settings or "defaults",
             fmt_cores(r.output.other_cpu_cores_mean),
+            time_went_to(r.output),
         ]
         for r in records
     ]
