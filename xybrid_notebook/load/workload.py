@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..errors import InvalidInput
-from .spec import LoadSpec
+from .spec import LoadSpec, request_headers
 
 _WORDS = [
     "time",
@@ -139,14 +139,21 @@ class Workload:
     counted_by: str
 
 
-def server_tokenizer(base_url: str, headers: Optional[dict[str, str]] = None) -> Optional[tuple[Tokenize, Detokenize]]:
-    """llama-server's `/tokenize` and `/detokenize` at the server root, or None if it has none."""
+def server_tokenizer(
+    base_url: str, headers: Optional[dict[str, str]] = None, refused: str = "the server refused the request"
+) -> Optional[tuple[Tokenize, Detokenize]]:
+    """llama-server's `/tokenize` and `/detokenize` at the server root, or None if it has none.
+
+    HTTP 401/403 there is `InvalidInput` starting with `refused` (which must not hold a key)."""
     import httpx
 
     root = base_url[: -len("/v1")] if base_url.endswith("/v1") else base_url
     client = httpx.Client(timeout=30.0, headers=headers or {})
     try:
         probe = client.post(f"{root}/tokenize", json={"content": "hello"})
+        if probe.status_code in (401, 403):
+            client.close()
+            raise InvalidInput(f"{refused} (HTTP {probe.status_code} from {root}/tokenize)")
         if probe.status_code != 200 or "tokens" not in probe.json():
             client.close()
             return None
@@ -218,7 +225,7 @@ def _corpus_tokens(tokenize: Tokenize, rng: random.Random, at_least: int) -> lis
 
 def resolve_tokenizer(spec: LoadSpec, local_model: Optional[str]) -> tuple[tuple[Tokenize, Detokenize], str]:
     """The server's tokenizer if it has one, else the local model's; and words saying which."""
-    found = server_tokenizer(spec.url, dict(spec.headers))
+    found = server_tokenizer(spec.url, request_headers(spec), f"the server refused {spec.key_words()}")
     if found is not None:
         return found, "the server's /tokenize"
     from ..models import resolve_model
