@@ -144,3 +144,20 @@ def test_an_open_loop_that_keeps_up_is_not_overloaded() -> None:
     assert overload_line(spec.levels[0], records, (100.0, 104.0)) is None
     closed = build_spec(URL, concurrency=[2], warmup=0)
     assert overload_line(closed.levels[0], records, (100.0, 104.0)) is None  # a closed loop waits: never overloaded
+
+
+def test_the_magic_takes_the_keys_variable_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    from IPython.core.error import UsageError
+    from IPython.core.interactiveshell import InteractiveShell
+
+    monkeypatch.delenv("XYBRID_RULES_UNSET", raising=False)
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "xybrid_notebook")
+    try:
+        with pytest.raises(UsageError) as caught:
+            shell.run_line_magic("xybrid", f"loadtest {URL} -c 1 --api-key-env XYBRID_RULES_UNSET")
+    finally:
+        shell.run_line_magic("unload_ext", "xybrid_notebook")
+    assert str(caught.value) == (
+        "InvalidInput: api_key_env: the environment variable XYBRID_RULES_UNSET is empty or unset: export the API key"
+    )
