@@ -37,6 +37,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from http.client import HTTPException
 from typing import Any, Optional
 from urllib.parse import urlparse
 
@@ -64,7 +65,9 @@ DEAD_SERVER_FAILURES = 4
 DEAD_SERVER_S = 3.0
 #: Answers that mean the key is wrong: the test ends at once, naming where the key came from.
 AUTH_ERRORS = ("http_401", "http_403", "auth")
-_CONNECT_ERRORS = (ConnectionError, OSError)
+#: A connection that broke: refused, reset, or closed by the server before or while it answered (geventhttpclient's
+#: `HTTPConnectionClosed` is an `http.client.HTTPException`, not an `OSError`).
+_CONNECT_ERRORS = (ConnectionError, OSError, HTTPException)
 
 
 class LevelPlan:
