@@ -140,20 +140,21 @@ def test_a_wrong_key_is_one_line_naming_the_variable(keyed_server: str, monkeypa
 
 
 def test_without_a_target_the_remote_backends_key_is_used(
-    keyed_server: str, key: str, monkeypatch: pytest.MonkeyPatch
+    keyed_server: str, key: str, smollm2_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(KEY_ENV, key)
     monkeypatch.setattr("xybrid_notebook.api.served", lambda: [])  # no server started here: the session's remote
     session = xn.current_session()
     backend = xn.create_backend("remote")
-    backend.load(RemoteSpec(keyed_server, "model", api_key_env=KEY_ENV))
+    backend.load(RemoteSpec(keyed_server, smollm2_path.stem, api_key_env=KEY_ENV))  # the server's --alias
     monkeypatch.setitem(session.backends, "remote", backend)
     try:
         result = xn.load_test(concurrency=[1], requests=2, prompt_tokens=16, output_tokens=4, live=False)
     finally:
         backend.unload()
     assert result.spec.api_key_env == KEY_ENV
-    assert [r["outcome"] for r in result.records if not r.get("warmup")] == ["ok", "ok"]
+    ended = [r["outcome"] for r in result.records if r["outcome"] != "cut"]
+    assert set(ended) == {"ok"} and len(ended) >= 3  # a warm-up and two measured
     assert key not in result.to_json()
 
 
