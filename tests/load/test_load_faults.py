@@ -92,7 +92,7 @@ def test_an_open_loop_above_capacity_is_marked_overloaded_and_counts_every_deliv
     assert busy["output_tps"] == busy["delivered_tps"] and calm["output_tps"] == calm["completed_tps"]
     # Every token the server wrote in the busy level's window, cut requests' too, and no more than its slots stream.
     records = [r for r in result.records if r["level"] == 1]
-    start = min(r["sent"] for r in records if r["outcome"] in ("ok", "error"))
+    start = min(r["sent"] for r in records)  # warmup=0: every request of the level
     end = start + busy["delivered_window_s"]
     ours = delivered_tokens(records, start, end)
     written = sum(1 for t in server.token_times if start <= t <= end)
@@ -168,3 +168,18 @@ def test_a_key_refused_mid_test_ends_it_in_one_line_naming_the_variable(monkeypa
     message = str(caught.value)
     assert message == "the server refused the key in $XYBRID_FAULT_KEY (HTTP 401)"
     assert server.refused[401] <= 4  # it stopped at the first refusals, not after every request
+
+
+def test_llama_server_far_above_its_capacity_is_overloaded(served_llama: Any) -> None:
+    # 4 slots of a 135M model cannot finish 30 requests of 16 tokens a second on this machine's two cores.
+    result, pids, _ = run_load(
+        served_llama.url, rate=[30.0], duration_s=3.0, warmup=0, prompt_tokens=16, output_tokens=16, max_in_flight=64
+    )
+    row = result.rows[0]
+    assert row["overloaded"] and row["overload"].startswith("30 req/s overloaded:")
+    records = [r for r in result.records if r["level"] == 0]
+    cut_tokens = sum(len(r["offsets_ms"]) for r in records if r["outcome"] == "cut")
+    assert cut_tokens > 0  # requests still streaming at the level's end delivered tokens too ...
+    assert row["delivered_tps"] > (row["completed_tps"] or 0.0)  # ... and the overloaded level's throughput counts them
+    assert row["output_tps"] == row["delivered_tps"]
+    assert alive(pids) == []

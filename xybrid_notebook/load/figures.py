@@ -207,7 +207,7 @@ def level_row(
     window = _window_s(measured)
     output_tokens = sum(f["output_tokens"] or 0.0 for f in per_request)
     overload = overload_line(level, records, span)
-    delivered_window = _delivered_window(measured, span)
+    delivered_window = _delivered_window([r for r in records if not r.get("warmup")], span)
     meeting = sum(1 for f in per_request if meets_slo(f, spec.slo)) if spec.slo else None
     gaps = [g for r in ok for g in np.diff(np.asarray(r.get("offsets_ms") or [], dtype=float)).tolist()]
     queue = [(r["sent"] - r["arrival"]) * 1000.0 for r in measured if r.get("arrival") is not None]
@@ -249,12 +249,13 @@ def level_row(
     return row
 
 
-def _delivered_window(measured: Sequence[Record], span: Optional[Span]) -> Optional[Span]:
-    """From the first measured send to the level's end (else the last measured end)."""
-    if not measured:
+def _delivered_window(sent: Sequence[Record], span: Optional[Span]) -> Optional[Span]:
+    """From the first non-warm-up send (cut requests' too) to the level's end (else the last of their ends)."""
+    sent = [r for r in sent if r.get("sent") is not None]
+    if not sent:
         return None
-    start = min(float(r["sent"]) for r in measured)
-    end = span[1] if span is not None else max(_end_s(r) for r in measured)
+    start = min(float(r["sent"]) for r in sent)
+    end = span[1] if span is not None else max(_end_s(r) for r in sent)
     return (start, end) if end > start else None
 
 
