@@ -155,18 +155,26 @@ def test_a_real_server_restarted_mid_test_serves_the_requests_after_it(smollm2_p
     assert alive(pids) == []
 
 
-def test_a_key_refused_mid_test_ends_it_in_one_line_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("options", "line"),
+    [
+        ({"api_key_env": "XYBRID_FAULT_KEY"}, "the server refused the key in $XYBRID_FAULT_KEY (HTTP 401)"),
+        ({}, "the server refused the request: it wants a key (HTTP 401); give api_key_env=VAR (--api-key-env VAR)"),
+    ],
+)
+def test_a_key_refused_mid_test_ends_it_in_one_line_naming_the_variable(
+    options: dict, line: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from xybrid_notebook.errors import InvalidInput
 
     monkeypatch.setenv("XYBRID_FAULT_KEY", "sk-fault-0123456789")
     server = FaultServer(refuse_every=1, statuses=(401,), spare_first=1)  # only completions are refused
     try:
         with pytest.raises(InvalidInput) as caught:
-            run_load(server.url, concurrency=[2], requests=4, api_key_env="XYBRID_FAULT_KEY")
+            run_load(server.url, concurrency=[2], requests=4, **options)
     finally:
         server.close()
-    message = str(caught.value)
-    assert message == "the server refused the key in $XYBRID_FAULT_KEY (HTTP 401)"
+    assert str(caught.value) == line
     assert server.refused[401] <= 4  # it stopped at the first refusals, not after every request
 
 

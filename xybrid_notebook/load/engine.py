@@ -372,7 +372,7 @@ class Controller:
         if record.get("error") in AUTH_ERRORS:
             code = str(record["error"]).removeprefix("http_")
             detail = record.get("message") if record["error"] == "auth" else f"HTTP {code}"
-            self.stop(f"the server refused {self.spec.key_words()} ({detail})")
+            self.stop(self.spec.refused(str(detail)))
         self._count_connect_failure(
             record.get("error") == "connect" or (record.get("error") == "cut" and not record.get("offsets_ms"))
         )

@@ -20,6 +20,7 @@ from .figures import Record, level_row, mark_warmup
 from .process import LoadProcess
 from .result import LoadResult, records_of
 from .spec import (
+    REFUSED,
     LoadSpec,
     TokenCount,
     build_levels,
@@ -85,7 +86,7 @@ def _probe_target(spec: LoadSpec) -> str:
     except httpx.HTTPError as exc:
         raise InvalidInput(f"url: {url} does not answer ({type(exc).__name__}: {exc})") from None
     if response.status_code in (401, 403):
-        raise InvalidInput(f"the server refused {spec.key_words()} (HTTP {response.status_code} from {url}/models)")
+        raise InvalidInput(spec.refused(f"HTTP {response.status_code} from {url}/models"))
     if response.status_code >= 400:
         raise InvalidInput(
             f"url: {url}/models answered HTTP {response.status_code}; is it an OpenAI-compatible server?"
@@ -226,7 +227,7 @@ class _Collector:
 
     def refused(self) -> bool:
         """The server refused the key and nothing succeeded: the test has nothing to show but that."""
-        return self.reason.startswith("the server refused") and not any(r.get("outcome") == "ok" for r in self.records)
+        return self.reason.startswith(REFUSED) and not any(r.get("outcome") == "ok" for r in self.records)
 
     def progress(self) -> LoadProgress:
         return LoadProgress(

@@ -38,6 +38,8 @@ DEFAULT_IN_FLIGHT_CAP = 32
 #: The environment variable through which the kernel hands secret headers to its load processes.
 SECRET_HEADERS_ENV = "XYBRID_LOAD_SECRET_HEADERS"
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: How every refused-key line starts.
+REFUSED = "the server refused"
 
 
 @dataclass(frozen=True)
@@ -112,11 +114,19 @@ class LoadSpec:
         return secret_values(request_headers(self))
 
     def key_words(self) -> str:
-        """How the credential is given, in words that never hold it: `the key in $VAR` or `the Authorization header`."""
+        """How the credential is given, in words that never hold it: `the key in $VAR`, `the Authorization header`,
+        or "" when none is."""
         if self.api_key_env:
             return f"the key in ${self.api_key_env}"
         named = [name for name in self.headers if is_secret_header(name)]
-        return f"the {'/'.join(named)} header" if named else "no key (give api_key_env)"
+        return f"the {'/'.join(named)} header" if named else ""
+
+    def refused(self, detail: str) -> str:
+        """The one line for a server that refused the credential (or wants one): it names where the key comes from."""
+        words = self.key_words()
+        if not words:
+            return f"{REFUSED} the request: it wants a key ({detail}); give api_key_env=VAR (--api-key-env VAR)"
+        return f"{REFUSED} {words} ({detail})"
 
     def requests_for(self, level: Level) -> Optional[int]:
         """Measured requests a level waits for (None: it runs for `duration_s`); default 4 per user, at least 8."""

@@ -140,11 +140,11 @@ class Workload:
 
 
 def server_tokenizer(
-    base_url: str, headers: Optional[dict[str, str]] = None, refused: str = "the server refused the request"
+    base_url: str, headers: Optional[dict[str, str]] = None, refused: Optional[Callable[[str], str]] = None
 ) -> Optional[tuple[Tokenize, Detokenize]]:
     """llama-server's `/tokenize` and `/detokenize` at the server root, or None if it has none.
 
-    HTTP 401/403 there is `InvalidInput` starting with `refused` (which must not hold a key)."""
+    HTTP 401/403 there is `InvalidInput`: `refused(detail)` (a line that must not hold a key), if given."""
     import httpx
 
     root = base_url[: -len("/v1")] if base_url.endswith("/v1") else base_url
@@ -153,7 +153,8 @@ def server_tokenizer(
         probe = client.post(f"{root}/tokenize", json={"content": "hello"})
         if probe.status_code in (401, 403):
             client.close()
-            raise InvalidInput(f"{refused} (HTTP {probe.status_code} from {root}/tokenize)")
+            detail = f"HTTP {probe.status_code} from {root}/tokenize"
+            raise InvalidInput(refused(detail) if refused else f"the server refused the request ({detail})")
         if probe.status_code != 200 or "tokens" not in probe.json():
             client.close()
             return None
@@ -225,7 +226,7 @@ def _corpus_tokens(tokenize: Tokenize, rng: random.Random, at_least: int) -> lis
 
 def resolve_tokenizer(spec: LoadSpec, local_model: Optional[str]) -> tuple[tuple[Tokenize, Detokenize], str]:
     """The server's tokenizer if it has one, else the local model's; and words saying which."""
-    found = server_tokenizer(spec.url, request_headers(spec), f"the server refused {spec.key_words()}")
+    found = server_tokenizer(spec.url, request_headers(spec), spec.refused)
     if found is not None:
         return found, "the server's /tokenize"
     from ..models import resolve_model
