@@ -3,7 +3,8 @@
 It answers `/v1/models` and streams `max_tokens` chunks exactly `cadence_ms` apart on an
 absolute schedule, for any number of streams at once, so any spread in the gaps a load
 generator measures is the generator's own. It can close the connection after every
-stream (as llama-server does) and be shut down mid-test. The load tests and
+stream (as llama-server does) and be shut down mid-test (and started again on its port:
+`port=`); `token_times` holds the wall-clock time each chunk was written. The load tests and
 `benchmarks/load_cost.py` use it; it is never the only proof that a feature works.
 """
 
@@ -12,21 +13,23 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 
 
 class CadenceServer:
     """An OpenAI-like server that streams chat chunks `cadence_ms` apart, in a thread of its own."""
 
-    def __init__(self, cadence_ms: float = 20.0, close_after_stream: bool = False) -> None:
+    def __init__(self, cadence_ms: float = 20.0, close_after_stream: bool = False, port: int = 0) -> None:
         self.cadence_s = cadence_ms / 1000.0
         self.close_after_stream = close_after_stream
         self.requests = 0
+        self.token_times: list[float] = []
         self.loop = asyncio.new_event_loop()
         started = threading.Event()
         self._writers: set[asyncio.StreamWriter] = set()
 
         async def start() -> None:
-            self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0, backlog=512)
+            self.server = await asyncio.start_server(self._serve, "127.0.0.1", port, backlog=512, reuse_address=True)
             self.port = self.server.sockets[0].getsockname()[1]
             started.set()
 
@@ -84,6 +87,7 @@ class CadenceServer:
             data = f"data: {json.dumps(event)}\n\n".encode()
             writer.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
             await writer.drain()
+            self.token_times.append(time.time())
         done = b"data: [DONE]\n\n"
         writer.write(f"{len(done):x}\r\n".encode() + done + b"\r\n0\r\n\r\n")
         await writer.drain()

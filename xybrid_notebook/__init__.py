@@ -38,12 +38,22 @@ from .types import ChatMessage, GenerationConfig, GenerationOutput, LlmConfig, P
 __version__ = "0.1.0"
 
 
+def show_xybrid_error(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None) -> Any:
+    """IPython's handler for a `XybridError` raised in a cell (`xn.generate(...)` too): one line, its name and
+    message, no traceback; it is a mistake to fix, not a bug. (`_showtraceback` is what IPython and ipykernel
+    display an error through: a notebook gets an error output holding just that line.)"""
+    lines = shell.InteractiveTB.get_exception_only(etype, value)
+    shell._showtraceback(etype, value, lines)
+    return lines
+
+
 def load_ipython_extension(ipython: Any) -> None:
-    """`%load_ext xybrid_notebook`: register `%xybrid` and `%%generate`."""
+    """`%load_ext xybrid_notebook`: register `%xybrid` and `%%generate`, and show a `XybridError` as one line."""
     from .magics import register
     from .widgets import widgets_wanted
 
     register(ipython)
+    ipython.set_custom_exc((XybridError,), show_xybrid_error)
     if widgets_wanted(ipython, False):
         # plotly.js goes to the browser now, once, while nothing is being measured.
         from .widgets.plotly_loader import ensure_plotly_loader
@@ -52,10 +62,12 @@ def load_ipython_extension(ipython: Any) -> None:
 
 
 def unload_ipython_extension(ipython: Any) -> None:
-    """`%unload_ext xybrid_notebook`: remove the magics and free the loaded model."""
+    """`%unload_ext xybrid_notebook`: remove the magics, free the loaded model, and give errors their traceback."""
     from .magics import unregister
 
     unregister(ipython)
+    if tuple(getattr(ipython, "custom_exceptions", ())) == (XybridError,):
+        ipython.set_custom_exc((), None)
 
 
 __all__ = [

@@ -203,11 +203,14 @@ def serve(model: Optional[str] = None, **options: Any) -> ServedModel:
 
 def load_test(target: Any = None, *, live: Optional[bool] = None, **options: Any) -> LoadResult:
     """A load test against `target`: a URL, a `ServedModel`, or None (the last server started here, else the
-    session's remote backend). Options: see `load.build_spec`. Kept in the session's `load_tests`."""
+    session's remote backend, with its `api_key_env`). Options: see `load.build_spec`; `api_key_env="VAR"`
+    sends `Authorization: Bearer $VAR`, read by the load processes. Kept in the session's `load_tests`."""
     session = current_session()
     url, server_pid, name = _load_target(target, session)
     if server_pid is not None:
         options.setdefault("server_pid", server_pid)
+    if target is None and url == _remote_url(session):
+        options.setdefault("api_key_env", _remote_key_env(session))
     if session.telemetry is not None and session.telemetry.tracer() is not None:
         options.setdefault("trace_id", new_trace_id())  # each request sends traceparent under this trace
     view = _load_view(name, live)
@@ -260,6 +263,17 @@ def _load_target(target: Any, session: Session) -> tuple[str, Optional[int], str
         matching = next((s for s in served() if s.url.rstrip("/") == target.rstrip("/")), None)
         return (target, matching.pid if matching else None, matching.kind if matching else target)
     raise InvalidInput(f"load test: the target must be a URL or a served model, not {type(target).__name__}")
+
+
+def _remote_url(session: Session) -> Optional[str]:
+    remote = session.remote
+    return remote.describe_source() if remote is not None and remote.is_loaded() else None
+
+
+def _remote_key_env(session: Session) -> Optional[str]:
+    """The session's remote backend's `api_key_env` (the variable's name, never its value)."""
+    source = session.remote.source if session.remote is not None else None
+    return getattr(source, "api_key_env", None)
 
 
 def _load_view(name: str, live: Optional[bool]) -> Any:

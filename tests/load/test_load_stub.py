@@ -3,49 +3,20 @@
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 import numpy as np
 import pytest
 
 from benchmarks.cadence_server import CadenceServer
-from xybrid_notebook.load import build_spec, prepare, run_load_test
-from xybrid_notebook.load.process import LoadProcess
 
-from .conftest import alive
+from .conftest import alive, run_load
 
 pytestmark = pytest.mark.slow
 
 
-def _run(url: str, **options: Any) -> tuple[Any, list[int], float]:
-    """A load test; the pids of its process tree (seen while it ran); the seconds from a stop to the end, if stopped."""
-    stop_after = options.pop("stop_after_s", None)
-    on_progress = options.pop("on_progress", None)
-    spec, workload = prepare(build_spec(url, output_tokens=options.pop("output_tokens", 16), **options))
-    pids: list[int] = []
-    started, stop_at = time.monotonic(), [0.0]
-
-    def keep(process: LoadProcess) -> None:
-        def watch() -> None:
-            while process.process.poll() is None:
-                pids.extend(p for p in process.pids if p not in pids)
-                time.sleep(0.2)
-
-        threading.Thread(target=watch, daemon=True).start()
-
-    def should_stop() -> bool:
-        if stop_after is not None and time.monotonic() - started > stop_after:
-            stop_at[0] = stop_at[0] or time.monotonic()
-            return True
-        return False
-
-    result = run_load_test(spec, workload, on_process=keep, should_stop=should_stop, on_progress=on_progress)
-    return result, pids, (time.monotonic() - stop_at[0]) if stop_at[0] else 0.0
-
-
 def test_every_chunk_of_every_request_comes_home_at_the_cadence(cadence_server: CadenceServer) -> None:
-    result, pids, _ = _run(cadence_server.url, concurrency=[1, 4], requests=8)
+    result, pids, _ = run_load(cadence_server.url, concurrency=[1, 4], requests=8)
     assert [row["load"] for row in result.rows] == ["c=1", "c=4"]
     ok = [r for r in result.records if r["outcome"] == "ok"]
     assert len(ok) >= 2 * (8 + 1) - 1
@@ -59,7 +30,7 @@ def test_every_chunk_of_every_request_comes_home_at_the_cadence(cadence_server: 
 
 
 def test_two_local_workers_merge_into_one_result(cadence_server: CadenceServer) -> None:
-    result, pids, _ = _run(cadence_server.url, concurrency=[4], requests=12, workers=2)
+    result, pids, _ = run_load(cadence_server.url, concurrency=[4], requests=12, workers=2)
     senders = {r["pid"] for r in result.records}
     assert len(senders) == 2, senders  # both workers' raw records arrived, by Locust's custom messages
     assert result.rows[0]["requests"] >= 12
@@ -68,7 +39,7 @@ def test_two_local_workers_merge_into_one_result(cadence_server: CadenceServer) 
 
 
 def test_a_rate_level_draws_poisson_arrivals(cadence_server: CadenceServer) -> None:
-    result, _, _ = _run(cadence_server.url, rate=[8.0], requests=24, max_in_flight=16, warmup=0)
+    result, _, _ = run_load(cadence_server.url, rate=[8.0], requests=24, max_in_flight=16, warmup=0)
     row = result.rows[0]
     assert row["kind"] == "rate" and row["requests"] >= 24
     sends = np.sort([r["sent"] for r in result.records if r["outcome"] == "ok"])
@@ -80,7 +51,7 @@ def test_a_rate_level_draws_poisson_arrivals(cadence_server: CadenceServer) -> N
 
 
 def test_stop_ends_every_process_within_two_seconds(cadence_server: CadenceServer) -> None:
-    result, pids, after_stop_s = _run(cadence_server.url, concurrency=[8, 16], duration_s=30, stop_after_s=2.0)
+    result, pids, after_stop_s = run_load(cadence_server.url, concurrency=[8, 16], duration_s=30, stop_after_s=2.0)
     assert result.stopped and after_stop_s < 2.0
     assert len(result.rows) == 1 and result.rows[0]["requests"] > 0  # the level measured so far is kept
     assert alive(pids) == []
@@ -95,7 +66,9 @@ def test_a_server_that_dies_mid_test_ends_it_and_keeps_what_was_measured() -> No
         if progress.rows and not killer.is_alive() and not killer.finished.is_set():
             killer.start()
 
-    result, pids, _ = _run(server.url, concurrency=[2, 2, 2], duration_s=2.0, on_progress=kill_after_the_first_level)
+    result, pids, _ = run_load(
+        server.url, concurrency=[2, 2, 2], duration_s=3.0, on_progress=kill_after_the_first_level
+    )
     assert result.rows[0]["requests"] > 0 and result.rows[0]["errors"] == 0
     assert result.stopped and "stopped answering" in result.reason
     assert any(row["errors"] for row in result.rows)

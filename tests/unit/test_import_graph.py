@@ -24,7 +24,7 @@ LAYERS = (
     grimp.Layer("backends"),
     grimp.Layer("chat_format", "models", "metrics", "run_errors", "otel"),
     grimp.Layer("gguf_header", "types"),
-    grimp.Layer("errors", "format", "host", "shell", "svg"),
+    grimp.Layer("errors", "format", "host", "redact", "shell", "svg"),
 )
 
 

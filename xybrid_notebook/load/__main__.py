@@ -28,6 +28,7 @@ def main() -> None:
 
     if args.command == "run":
         data = json.loads(args.spec.read_text())
+        args.spec.unlink(missing_ok=True)  # the prompts stay on disk no longer than it takes to read them
         run_controller(LoadSpec.from_json(data["spec"]), data["prompts"])
     else:
         run_worker(args.master)

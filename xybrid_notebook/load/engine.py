@@ -17,7 +17,12 @@ processes (`workers=N` local ones, or ones started elsewhere against `--master-b
   to stdout as one JSON line; Locust's own rounded statistics are never used.
 - The controller ends a level after its duration or its request count, stops the
   users (requests still in flight are reported as `cut`), samples CPU, and moves on.
-  `stop` on stdin, stdin closing (the kernel went away) or SIGTERM ends the test.
+  `stop` on stdin, stdin closing (the kernel went away) or SIGTERM ends the test; so do
+  a refused key (HTTP 401/403), a server that refuses every connection for
+  `DEAD_SERVER_S`, and the loss of the last worker (Locust's heartbeat: a worker silent
+  for about 4 s is missing; each lost worker is named by the address it said hello from).
+- Headers are built at each request (`spec.request_headers`): the key is read from this
+  process's environment, never from the spec, and never put in a record or a log line.
 """
 
 from __future__ import annotations
@@ -27,10 +32,12 @@ import logging
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from http.client import HTTPException
 from typing import Any, Optional
 from urllib.parse import urlparse
 
@@ -40,19 +47,27 @@ from gevent.queue import Queue
 from geventhttpclient import HTTPClient
 from locust import User, constant, events, task
 from locust.env import Environment
-from locust.runners import STATE_STOPPED, MasterRunner, Runner
+from locust.runners import STATE_MISSING, STATE_STOPPED, MasterRunner, Runner
 
 from ..loopback import die_with_parent
 from ..metrics import NS_PER_MS, ChunkClock
-from .spec import Level, LoadSpec
+from ..redact import redact_text
+from .spec import Level, LoadSpec, request_headers
 
 MSG_LEVEL = "xybrid_level"
 MSG_REQUEST = "xybrid_request"
+MSG_HELLO = "xybrid_hello"
 SPAWN_RATE = 10_000.0
 WORKERS_TIMEOUT_S = 60.0
-#: A run of this many connection failures in a row (at least one per user) means the server is gone.
+#: The server is gone when connections failed this many times in a row (at least once per user) ...
 DEAD_SERVER_FAILURES = 4
-_CONNECT_ERRORS = (ConnectionError, OSError)
+#: ... for at least this long (a server being restarted answers again within it).
+DEAD_SERVER_S = 3.0
+#: Answers that mean the key is wrong: the test ends at once, naming where the key came from.
+AUTH_ERRORS = ("http_401", "http_403", "auth")
+#: A connection that broke: refused, reset, or closed by the server before or while it answered (geventhttpclient's
+#: `HTTPConnectionClosed` is an `http.client.HTTPException`, not an `OSError`).
+_CONNECT_ERRORS = (ConnectionError, OSError, HTTPException)
 
 
 class LevelPlan:
@@ -196,12 +211,15 @@ class StreamingUser(User):
         if plan.spec is None:
             gevent.sleep(0.05)
             return
-        arrival = plan.arrivals.get() if plan.arrivals is not None else None
+        arrivals = plan.arrivals
+        arrival = arrivals.get() if arrivals is not None else None
         spec, level_index = plan.spec, plan.index
         prompt, max_tokens = plan.next_prompt()
         path, body = request_body(spec, prompt, max_tokens)
         clock = ChunkClock()
         record: dict[str, Any] = {"level": level_index, "arrival": arrival, "max_tokens": max_tokens}
+        if arrivals is not None:
+            record["queued"] = arrivals.qsize()  # arrivals of this process waiting behind this one
         outcome = "cut"
         try:
             record["sent"] = time.time()
@@ -215,10 +233,13 @@ class StreamingUser(User):
             clock.stop()
             self._report(clock, record, outcome)
         if record.get("error") is not None:
-            gevent.sleep(0.05)  # a server that refuses must not turn the user into a busy loop
+            # a server that refuses must not turn the user into a busy loop
+            gevent.sleep(0.2 if record["error"] == "connect" else 0.05)
 
     def _stream(self, spec: LoadSpec, path: str, body: bytes, clock: ChunkClock, record: dict[str, Any]) -> None:
-        headers = {"Content-Type": "application/json", "Accept": "text/event-stream", **spec.headers}
+        if spec.api_key_env and not os.environ.get(spec.api_key_env):
+            raise StreamFailed("auth", f"${spec.api_key_env} is unset in a load process on {socket.gethostname()}")
+        headers = {"Content-Type": "application/json", "Accept": "text/event-stream", **request_headers(spec)}
         if spec.trace_id:  # the request's span id, so a server that traces joins the notebook's trace
             record["span_id"] = f"{random.getrandbits(64) or 1:016x}"
             headers["traceparent"] = f"00-{spec.trace_id}-{record['span_id']}-01"
@@ -230,9 +251,11 @@ class StreamingUser(User):
                 break
             except _CONNECT_ERRORS as exc:
                 # A reused connection the server closed after its last stream fails before any byte: safe to retry.
+                # A server that kept silent for timeout_s is not asked again.
+                if _timed_out(exc):
+                    raise StreamFailed("timeout", f"no byte within {spec.timeout_s:g} s") from None
                 if attempt == 2 or self.http is None:
-                    kind = "timeout" if "timed out" in str(exc) else "connect"
-                    raise StreamFailed(kind, f"{type(exc).__name__}: {exc}") from None
+                    raise StreamFailed("connect", f"{type(exc).__name__}: {exc}") from None
         assert response is not None
         try:
             if response.status_code >= 400:
@@ -240,6 +263,8 @@ class StreamingUser(User):
                 raise StreamFailed(f"http_{response.status_code}", text.strip())
             self._read(response, clock, record)
         except _CONNECT_ERRORS as exc:
+            if _timed_out(exc):
+                raise StreamFailed("timeout", f"no byte within {spec.timeout_s:g} s") from None
             raise StreamFailed("cut", f"{type(exc).__name__}: {exc}") from None
         finally:
             response.release()
@@ -268,10 +293,16 @@ class StreamingUser(User):
 
     def _report(self, clock: ChunkClock, record: dict[str, Any], outcome: str) -> None:
         record["outcome"] = outcome
+        if record.get("message") and PLAN.spec is not None:
+            record["message"] = redact_text(record["message"], PLAN.spec.secrets())
         record["offsets_ms"] = [round(offset / NS_PER_MS, 4) for offset in clock.offsets_ns]
         record["end_ms"] = round((clock.t_end or clock.t_start) - clock.t_start) / NS_PER_MS
         record["pid"] = os.getpid()
         self.environment.runner.send_message(MSG_REQUEST, record)
+
+
+def _timed_out(exc: BaseException) -> bool:
+    return isinstance(exc, (TimeoutError, socket.timeout)) or "timed out" in str(exc)
 
 
 class CpuMeter:
@@ -321,8 +352,15 @@ class Controller:
         self.reason = ""
         self.level = -1
         self.completed = 0
-        self.connect_failures = 0
+        self.connect_failures, self.failing_since = 0, 0.0
+        self.workers: dict[str, str] = {}  # Locust's worker id -> the name it said hello with
+        self.lost: list[str] = []
         runner.register_message(MSG_REQUEST, self._on_request)
+        if isinstance(runner, MasterRunner):
+            runner.register_message(MSG_HELLO, self._on_hello)
+
+    def _on_hello(self, environment: Environment, msg: Any, **_: Any) -> None:
+        self.workers[str(msg.node_id)] = str(msg.data.get("name") or msg.node_id)
 
     def _on_request(self, environment: Environment, msg: Any, **_: Any) -> None:
         record = msg.data
@@ -331,12 +369,39 @@ class Controller:
         emit("request", **record)
         if record.get("outcome") != "cut":
             self.completed += 1
-        failed_to_connect = record.get("error") in ("connect",) or (
-            record.get("error") == "cut" and not record.get("offsets_ms")
+        if record.get("error") in AUTH_ERRORS:
+            code = str(record["error"]).removeprefix("http_")
+            detail = record.get("message") if record["error"] == "auth" else f"HTTP {code}"
+            self.stop(self.spec.refused(str(detail)))
+        self._count_connect_failure(
+            record.get("error") == "connect" or (record.get("error") == "cut" and not record.get("offsets_ms"))
         )
-        self.connect_failures = self.connect_failures + 1 if failed_to_connect else 0
-        if self.connect_failures >= max(DEAD_SERVER_FAILURES, self.spec.levels[self.level].users):
+
+    def _count_connect_failure(self, failed: bool) -> None:
+        """Stop once connections failed `DEAD_SERVER_FAILURES` times in a row (one per user) for `DEAD_SERVER_S`."""
+        if not failed:
+            self.connect_failures = 0
+            return
+        now = time.perf_counter()
+        if self.connect_failures == 0:
+            self.failing_since = now
+        self.connect_failures += 1
+        enough = self.connect_failures >= max(DEAD_SERVER_FAILURES, self.spec.levels[self.level].users)
+        if enough and now - self.failing_since >= DEAD_SERVER_S:
             self.stop(f"the server at {self.spec.url} stopped answering")
+
+    def check_workers(self) -> None:
+        """Name every worker that went missing or left; stop once none is left (the records that came are kept)."""
+        runner = self.runner
+        if not isinstance(runner, MasterRunner):
+            return
+        present = {client.id for client in runner.clients.all if client.state != STATE_MISSING}
+        for worker_id, name in self.workers.items():
+            if worker_id not in present and name not in self.lost:
+                self.lost.append(name)
+                emit("worker_lost", worker=name)
+        if self.lost and runner.worker_count <= 0:
+            self.stop(f"lost Locust worker {', '.join(self.lost)} (no heartbeat); the records that arrived are kept")
 
     def stop(self, reason: str) -> None:
         """End the test after the current level's users are stopped."""
@@ -353,7 +418,7 @@ class Controller:
         emit("done", stopped=self.stopping, reason=self.reason)
 
     def _run_level(self, index: int, level: Level, meter: CpuMeter) -> None:
-        self.level, self.completed, self.connect_failures = index, 0, 0
+        self.level, self.completed = index, 0  # connection failures count across levels (DEAD_SERVER_S)
         first = index == 0
         self.runner.send_message(
             MSG_LEVEL,
@@ -374,6 +439,7 @@ class Controller:
         wanted = None if target is None else target + self.spec.warmup_for(level)
         deadline = None if self.spec.duration_s is None else time.perf_counter() + self.spec.duration_s
         while not self.stopping:
+            self.check_workers()
             if wanted is not None and self.completed >= wanted:
                 break
             if deadline is not None and time.perf_counter() >= deadline:
@@ -435,6 +501,7 @@ def _wait_for_workers(runner: MasterRunner, expected: int, controller: Controlle
     deadline = time.perf_counter() + WORKERS_TIMEOUT_S
     reported = -1
     while len(runner.clients.ready) < expected:
+        controller.check_workers()
         if controller.stopping:
             return False
         if len(runner.clients.ready) != reported:
@@ -500,4 +567,16 @@ def run_worker(master: str) -> None:
     environment = Environment(user_classes=[StreamingUser], events=events, stop_timeout=0)
     runner = environment.create_worker_runner(host, int(port))
     runner.register_message(MSG_LEVEL, _take_level)
+    runner.send_message(MSG_HELLO, {"name": worker_name(host, int(port))})
     runner.greenlet.join()
+
+
+def worker_name(master_host: str, master_port: int) -> str:
+    """`ADDRESS (HOST, pid N)`: the address this worker reaches the master from, its host and its pid."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect((master_host, master_port))  # no packet is sent: this only picks the route
+            address = str(probe.getsockname()[0])
+    except OSError:
+        address = "?"
+    return f"{address} ({socket.gethostname()}, pid {os.getpid()})"

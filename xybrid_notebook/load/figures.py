@@ -7,6 +7,12 @@ requests (the first of each level by send time) and cut ones are kept but never
 enter a figure. Percentiles are linear-interpolated; their CI95 is the
 distribution-free order-statistic interval (binomial), None where the sample is too
 small to bound it.
+
+An open-loop level is `overloaded` when it finishes requests slower than they arrive
+(under `OVERLOAD_SERVED` of the offered rate) and its backlog, the requests waiting for a
+user plus those in flight, still grows through the level's second half. Its output
+throughput then counts every token delivered in its window, the cut requests' included
+(`delivered_tps`), since which requests finish depends on when the level ends.
 """
 
 from __future__ import annotations
@@ -25,6 +31,11 @@ QUANTILES = (50, 90, 99)
 LATENCIES = ("ttft", "tt2t", "itl", "tpot", "e2e")
 #: A level whose next adds less than this fraction of output throughput is the knee.
 KNEE_GAIN = 0.10
+#: An open-loop level that finishes fewer requests per second than this fraction of its rate ...
+OVERLOAD_SERVED = 0.9
+#: ... and whose backlog grows by at least this many requests through its second half is overloaded.
+OVERLOAD_GROWTH = 2
+Span = tuple[float, float]
 
 
 def mark_warmup(records: Sequence[Record], warmup: int) -> None:
@@ -125,15 +136,78 @@ def _cpu_figures(cpu: Optional[Mapping[str, float]]) -> dict[str, Optional[float
     }
 
 
+def _end_s(record: Record) -> float:
+    return float(record["sent"]) + float(record.get("end_ms") or 0.0) / 1000.0
+
+
+def backlog_at(records: Sequence[Record], t: float) -> int:
+    """Requests of a level that arrived by `t` and had not finished: in flight (sent, not ended or cut) plus
+    waiting for a user (the queue each process last reported behind a request it sent)."""
+    sent = [r for r in records if r.get("sent") is not None and r["sent"] <= t]
+    in_flight = sum(1 for r in sent if r.get("outcome") == "cut" or _end_s(r) > t)
+    queued: dict[Any, tuple[float, int]] = {}
+    for r in sent:
+        if r.get("queued") is not None and r["sent"] >= queued.get(r.get("pid"), (-1.0, 0))[0]:
+            queued[r.get("pid")] = (r["sent"], int(r["queued"]))
+    return in_flight + sum(count for _, count in queued.values())
+
+
+def overload_line(level: Level, records: Sequence[Record], span: Optional[Span] = None) -> Optional[str]:
+    """One line saying how an open-loop level was overloaded, or None (see the module's docstring)."""
+    arrived = sorted(float(r["arrival"]) for r in records if r.get("arrival") is not None and r.get("sent"))
+    if level.kind != "rate" or len(arrived) < 4:
+        return None
+    start = arrived[0]
+    end = span[1] if span is not None else max(_end_s(r) for r in records if r.get("sent"))
+    if end - start <= 0:
+        return None
+    finished = sum(1 for r in records if r.get("outcome") in ("ok", "error") and start <= _end_s(r) <= end)
+    served = finished / (end - start)
+    middle = start + (end - start) / 2.0
+    growth = backlog_at(records, end) - backlog_at(records, middle)
+    if served >= OVERLOAD_SERVED * level.value or growth < OVERLOAD_GROWTH:
+        return None
+    return (
+        f"{level.label} overloaded: {served:.2f} req/s finished against {level.value:g} offered; "
+        f"{backlog_at(records, end)} waiting or in flight at its end (+{growth} in its second half)"
+    )
+
+
+def delivered_tokens(records: Sequence[Record], start: float, end: float) -> float:
+    """Output tokens whose chunks arrived within [start, end], from every request (cut ones too).
+
+    A chunk is one token unless the server's usage says a finished request had more tokens than chunks;
+    then each of its chunks counts for its share.
+    """
+    total = 0.0
+    for record in records:
+        offsets = np.asarray(record.get("offsets_ms") or [], dtype=float)
+        if not offsets.size or record.get("sent") is None:
+            continue
+        times = float(record["sent"]) + offsets / 1000.0
+        used = record.get("output_tokens") if record.get("outcome") == "ok" else None
+        weight = used / offsets.size if used and used > offsets.size else 1.0
+        total += weight * int(np.count_nonzero((times >= start) & (times <= end)))
+    return total
+
+
 def level_row(
-    index: int, level: Level, spec: LoadSpec, records: Sequence[Record], cpu: Optional[Mapping[str, float]]
+    index: int,
+    level: Level,
+    spec: LoadSpec,
+    records: Sequence[Record],
+    cpu: Optional[Mapping[str, float]],
+    span: Optional[Span] = None,
 ) -> dict[str, Any]:
-    """Every figure of one level (see docs/metrics.md): rates, latency percentiles with CI95, goodput, CPU, errors."""
+    """Every figure of one level (see docs/metrics.md): rates, latency percentiles with CI95, goodput, CPU, errors,
+    and whether it was overloaded. `span`: the level's start and end (wall clock, s), when known."""
     measured = [r for r in records if not r.get("warmup") and r.get("outcome") in ("ok", "error")]
     ok = [r for r in measured if r["outcome"] == "ok"]
     per_request = [request_figures(r) for r in ok]
     window = _window_s(measured)
     output_tokens = sum(f["output_tokens"] or 0.0 for f in per_request)
+    overload = overload_line(level, records, span)
+    delivered_window = _delivered_window([r for r in records if not r.get("warmup")], span)
     meeting = sum(1 for f in per_request if meets_slo(f, spec.slo)) if spec.slo else None
     gaps = [g for r in ok for g in np.diff(np.asarray(r.get("offsets_ms") or [], dtype=float)).tolist()]
     queue = [(r["sent"] - r["arrival"]) * 1000.0 for r in measured if r.get("arrival") is not None]
@@ -149,7 +223,16 @@ def level_row(
         "cut": sum(1 for r in records if r.get("outcome") == "cut"),
         "window_s": window,
         "request_rate": len(ok) / window if window else None,
-        "output_tps": output_tokens / window if window else None,
+        "output_tps": None,  # below: completed_tps, or delivered_tps for an overloaded level
+        "completed_tps": output_tokens / window if window else None,
+        "delivered_tps": (
+            delivered_tokens(records, *delivered_window) / (delivered_window[1] - delivered_window[0])
+            if delivered_window
+            else None
+        ),
+        "delivered_window_s": delivered_window[1] - delivered_window[0] if delivered_window else None,
+        "overloaded": overload is not None,
+        "overload": overload,
         "prompt_tokens_mean": _mean([r.get("prompt_tokens") for r in ok]),
         "output_tokens_mean": _mean([f["output_tokens"] for f in per_request]),
     }
@@ -162,7 +245,18 @@ def level_row(
     row.update(_server_figures(ok))
     row["errors_by_kind"] = dict(Counter(r.get("error") or "unknown" for r in measured if r["outcome"] == "error"))
     row.update(_cpu_figures(cpu))
+    row["output_tps"] = row["delivered_tps"] if overload is not None else row["completed_tps"]
     return row
+
+
+def _delivered_window(sent: Sequence[Record], span: Optional[Span]) -> Optional[Span]:
+    """From the first non-warm-up send (cut requests' too) to the level's end (else the last of their ends)."""
+    sent = [r for r in sent if r.get("sent") is not None]
+    if not sent:
+        return None
+    start = min(float(r["sent"]) for r in sent)
+    end = span[1] if span is not None else max(_end_s(r) for r in sent)
+    return (start, end) if end > start else None
 
 
 def _mean(values: Sequence[Optional[float]]) -> Optional[float]:

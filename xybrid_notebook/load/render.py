@@ -139,7 +139,8 @@ def table_html(rows: Sequence[Row], knee: Optional[int] = None) -> str:
         cells = []
         for _, key, digits in TABLE:
             if key == "load":
-                cells.append(html.escape(str(row["load"])))
+                mark = ' <b style="color:#b00" title="see the line below the table">overloaded</b>'
+                cells.append(html.escape(str(row["load"])) + (mark if row.get("overloaded") else ""))
             elif key == "goodput_fraction":
                 value = row.get(key)
                 cells.append("–" if value is None else f"{100 * value:.0f} %")
@@ -147,9 +148,12 @@ def table_html(rows: Sequence[Row], knee: Optional[int] = None) -> str:
                 cells.append(_cell(row, key, digits or 0))
         style = ' style="font-weight:bold"' if knee is not None and row["level"] == knee else ""
         body.append(f"<tr{style}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    overloads = "".join(
+        f"<div style='color:#b00'>{html.escape(row['overload'])}</div>" for row in rows if row.get("overload")
+    )
     return (
         '<table style="font:12px sans-serif;border-collapse:collapse" border="1" cellpadding="3">'
-        f"<tr>{head}</tr>{''.join(body)}</table>"
+        f"<tr>{head}</tr>{''.join(body)}</table>{overloads}"
     )
 
 

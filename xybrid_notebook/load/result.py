@@ -4,6 +4,7 @@
 per-chunk offsets. `to_json` keeps everything (the raw records too); `to_csv` the
 level rows. `_repr_html_` is the static form a saved notebook and nbconvert show:
 the throughput/latency curve, the TTFT and gap distributions per level, the table.
+No export, repr or summary holds a secret header's value (`LoadSpec.to_json` shows `***`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ class LoadResult:
     counted_by: str = ""
     server: str = ""
     notes: list[str] = field(default_factory=list)
+    #: The end of the load processes' own log (at most `process.LOG_CHARS`, secrets hidden); "" when it is empty.
+    log: str = ""
 
     @property
     def knee(self) -> Optional[int]:
@@ -89,6 +92,7 @@ class LoadResult:
                 "server": self.server,
                 "knee": self.knee,
                 "notes": self.notes,
+                "log": self.log,
             }
         )
 
@@ -108,7 +112,8 @@ class LoadResult:
 
     def summary(self) -> str:
         """One line per level: load, req/s, output tok/s, TTFT and gap p50/p99, goodput, errors."""
-        return "\n".join([self.title(), *(level_line(row) for row in self.rows), *self.footnotes()])
+        overloads = [row["overload"] for row in self.rows if row.get("overload")]
+        return "\n".join([self.title(), *(level_line(row) for row in self.rows), *overloads, *self.footnotes()])
 
     def footnotes(self) -> list[str]:
         """The knee, how the test ended, and what counted the tokens."""
@@ -146,6 +151,10 @@ def level_line(row: dict[str, Any]) -> str:
     """One level in words."""
     goodput = "" if row.get("goodput_fraction") is None else f", goodput {100 * row['goodput_fraction']:.0f} %"
     errors = f", {row['errors']} errors" if row.get("errors") else ""
+    if row.get("errors_by_kind"):
+        errors += " (" + ", ".join(f"{kind} {n}" for kind, n in sorted(row["errors_by_kind"].items())) + ")"
+    if row.get("overloaded"):
+        errors += ", OVERLOADED"
     return (
         f"{row['load']:>10}: {_fmt(row.get('request_rate'), 2)} req/s, {_fmt(row.get('output_tps'), 1)} tok/s out, "
         f"TTFT p50 {_fmt(row.get('ttft_p50_ms'))} ms / p99 {_fmt(row.get('ttft_p99_ms'))} ms, "

@@ -4,6 +4,8 @@
 `LoadProgress` at most `PROGRESS_INTERVAL_S` apart (and at every level's start and
 end); Stop (the kernel's interrupt) asks the tree to stop, and whatever was measured
 is kept. Nothing is measured before the target answered and the prompts are ready.
+A key the server refuses (HTTP 401/403) is one line naming where it came from
+(`$VAR` or the header's name), never the key.
 """
 
 from __future__ import annotations
@@ -18,15 +20,19 @@ from .figures import Record, level_row, mark_warmup
 from .process import LoadProcess
 from .result import LoadResult, records_of
 from .spec import (
+    REFUSED,
     LoadSpec,
     TokenCount,
     build_levels,
+    check_api_key_env,
+    check_headers,
     check_master_bind,
     check_positive,
     check_url,
     check_workers,
     parse_slo,
     parse_token_count,
+    request_headers,
 )
 from .workload import Workload, build_workload, resolve_tokenizer
 
@@ -70,14 +76,17 @@ class LoadProgress:
 ProgressCallback = Callable[[LoadProgress], None]
 
 
-def _probe_target(url: str, headers: Mapping[str, str], model: Optional[str]) -> str:
+def _probe_target(spec: LoadSpec) -> str:
     """The model id to send; one line if the URL does not answer like an OpenAI-compatible server."""
     import httpx
 
+    url, model = spec.url, spec.model or None
     try:
-        response = httpx.get(f"{url}/models", headers=dict(headers), timeout=5.0)
+        response = httpx.get(f"{url}/models", headers=request_headers(spec), timeout=5.0)
     except httpx.HTTPError as exc:
         raise InvalidInput(f"url: {url} does not answer ({type(exc).__name__}: {exc})") from None
+    if response.status_code in (401, 403):
+        raise InvalidInput(spec.refused(f"HTTP {response.status_code} from {url}/models"))
     if response.status_code >= 400:
         raise InvalidInput(
             f"url: {url}/models answered HTTP {response.status_code}; is it an OpenAI-compatible server?"
@@ -109,6 +118,7 @@ def build_spec(
     seed: Optional[int] = None,
     timeout_s: float = 300.0,
     headers: Optional[Mapping[str, str]] = None,
+    api_key_env: Optional[str] = None,
     ignore_eos: bool = True,
     server_pid: Optional[int] = None,
     trace_id: str = "",
@@ -135,10 +145,11 @@ def build_spec(
         workers=check_workers(workers),
         master_bind=check_master_bind(master_bind),
         timeout_s=float(timeout_s),
-        headers=dict(headers or {}),
+        headers=check_headers(headers),
         slo=parse_slo(slo),
         server_pid=server_pid,
         trace_id=trace_id,
+        api_key_env=check_api_key_env(api_key_env),
     )
 
 
@@ -156,7 +167,7 @@ def _warmup(value: Optional[int]) -> Optional[int]:
 
 def prepare(spec: LoadSpec, local_model: Optional[str] = None) -> tuple[LoadSpec, Workload]:
     """Check that the target answers, learn its model id, and make the prompts (before anything is measured)."""
-    spec = replace(spec, model=_probe_target(spec.url, spec.headers, spec.model or None))
+    spec = replace(spec, model=_probe_target(spec))
     tokenizer, counted_by = resolve_tokenizer(spec, local_model)
     return spec, build_workload(spec, tokenizer, counted_by)
 
@@ -172,6 +183,8 @@ class _Collector:
         self.started = time.monotonic()
         self.stopped, self.reason, self.status = False, "", "starting the load processes…"
         self.fatal: Optional[str] = None
+        self.level_t0 = 0.0
+        self.lost_workers: list[str] = []
 
     def take(self, event: dict[str, Any]) -> bool:
         """Apply one event; True if it changes what a view shows at once (a level started or ended)."""
@@ -183,10 +196,15 @@ class _Collector:
             return False
         if kind == "level_start":
             self.level, self.level_started, self.level_completed = event["level"], time.monotonic(), 0
+            self.level_t0 = float(event.get("t") or time.time())
             self.status = ""
             return True
         if kind == "level_end":
-            self._finish_level(event["level"], event.get("cpu"))
+            self._finish_level(event["level"], event.get("cpu"), (self.level_t0, float(event.get("t") or time.time())))
+            return True
+        if kind == "worker_lost":
+            self.lost_workers.append(str(event["worker"]))
+            self.status = f"lost Locust worker {event['worker']} (no heartbeat)"
             return True
         if kind == "workers":
             self.status = f"waiting for Locust workers: {event['ready']}/{event['expected']} connected"
@@ -201,11 +219,15 @@ class _Collector:
             self.reason = str(event.get("reason") or self.reason)
         return True
 
-    def _finish_level(self, index: int, cpu: Optional[Mapping[str, float]]) -> None:
+    def _finish_level(self, index: int, cpu: Optional[Mapping[str, float]], span: tuple[float, float]) -> None:
         level = self.spec.levels[index]
         records = records_of(self.records, index)
         mark_warmup([r for r in records if r.get("outcome") != "cut"], self.spec.warmup_for(level))
-        self.rows.append(level_row(index, level, self.spec, records, cpu))
+        self.rows.append(level_row(index, level, self.spec, records, cpu, span))
+
+    def refused(self) -> bool:
+        """The server refused the key and nothing succeeded: the test has nothing to show but that."""
+        return self.reason.startswith(REFUSED) and not any(r.get("outcome") == "ok" for r in self.records)
 
     def progress(self) -> LoadProgress:
         return LoadProgress(
@@ -232,10 +254,10 @@ def run_load_test(
     """Run every level of `spec` on Locust and return the result; an interrupt stops it and keeps what was measured."""
     collector = _Collector(spec)
     process = LoadProcess(spec, workload.prompts)
-    if on_process is not None:
-        on_process(process)
     last_report, ended = 0.0, False
     try:
+        if on_process is not None:
+            on_process(process)
         while not ended:
             try:
                 changed = False
@@ -259,9 +281,15 @@ def run_load_test(
         process.finish()
     if collector.fatal and not collector.rows:
         raise InvalidInput(collector.fatal)
+    if collector.refused():
+        raise InvalidInput(collector.reason)
     if not collector.rows and process.process.returncode not in (0, None) and not collector.stopped:
         raise RuntimeError(f"the load process failed (exit {process.process.returncode}):\n{process.log_tail()}")
     notes = [f"prompt tokens counted with {workload.counted_by}"]
+    notes += [
+        f"lost Locust worker {name} (no heartbeat): its requests in flight are missing"
+        for name in collector.lost_workers
+    ]
     return LoadResult(
         spec,
         collector.rows,
@@ -271,6 +299,7 @@ def run_load_test(
         counted_by=workload.counted_by,
         server=server,
         notes=notes,
+        log=process.log,
     )
 
 

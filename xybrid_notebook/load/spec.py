@@ -2,11 +2,19 @@
 
 Everything here is plain data that travels as JSON to the Locust process tree
 (`LoadSpec.to_json`). Bad input is one line (`InvalidInput`) naming the argument.
+
+Secrets never travel as JSON: `to_json` and `repr` show secret headers as `***`
+(`redact.is_secret_header`). The load processes fill them in from their own
+environment (`request_headers`): the key of `api_key_env`, read at each request, and
+headers given by hand, which the kernel passes in `SECRET_HEADERS_ENV` to the
+environment of the process tree it starts.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -14,6 +22,7 @@ from typing import Any, Literal, Optional, Union
 from urllib.parse import urlparse
 
 from ..errors import InvalidInput
+from ..redact import MASK, is_secret_header, redact_headers, secret_values
 
 LevelKind = Literal["concurrency", "rate"]
 #: What `--slo` accepts: the per-request figure each key bounds.
@@ -26,6 +35,11 @@ SLO_KEYS = {
 }
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(ms|s)?\s*$")
 DEFAULT_IN_FLIGHT_CAP = 32
+#: The environment variable through which the kernel hands secret headers to its load processes.
+SECRET_HEADERS_ENV = "XYBRID_LOAD_SECRET_HEADERS"
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: How every refused-key line starts.
+REFUSED = "the server refused"
 
 
 @dataclass(frozen=True)
@@ -82,6 +96,37 @@ class LoadSpec:
     server_pid: Optional[int] = None
     #: W3C trace id (32 hex digits) when telemetry is on: every request sends `traceparent` under it.
     trace_id: str = ""
+    #: The environment variable holding the API key (sent as `Authorization: Bearer`), read by each load process.
+    api_key_env: Optional[str] = None
+
+    def __repr__(self) -> str:
+        fields = ", ".join(
+            f"{name}={redact_headers(value) if name == 'headers' else value!r}" for name, value in vars(self).items()
+        )
+        return f"LoadSpec({fields})"
+
+    def secret_headers(self) -> dict[str, str]:
+        """The headers given by hand whose values are secret (they travel only in the processes' environment)."""
+        return {name: value for name, value in self.headers.items() if is_secret_header(name) and value != MASK}
+
+    def secrets(self) -> list[str]:
+        """Every secret value this spec sends (hand-given headers and the key), for hiding them in text."""
+        return secret_values(request_headers(self))
+
+    def key_words(self) -> str:
+        """How the credential is given, in words that never hold it: `the key in $VAR`, `the Authorization header`,
+        or "" when none is."""
+        if self.api_key_env:
+            return f"the key in ${self.api_key_env}"
+        named = [name for name in self.headers if is_secret_header(name)]
+        return f"the {'/'.join(named)} header" if named else ""
+
+    def refused(self, detail: str) -> str:
+        """The one line for a server that refused the credential (or wants one): it names where the key comes from."""
+        words = self.key_words()
+        if not words:
+            return f"{REFUSED} the request: it wants a key ({detail}); give api_key_env=VAR (--api-key-env VAR)"
+        return f"{REFUSED} {words} ({detail})"
 
     def requests_for(self, level: Level) -> Optional[int]:
         """Measured requests a level waits for (None: it runs for `duration_s`); default 4 per user, at least 8."""
@@ -98,9 +143,9 @@ class LoadSpec:
         return level.users if level.kind == "concurrency" else 1
 
     def to_json(self) -> dict[str, Any]:
-        """Plain JSON for the load process."""
+        """Plain JSON for the load process and for exports: secret headers are `***`."""
         data = asdict(self)
-        data["headers"] = dict(self.headers)
+        data["headers"] = redact_headers(self.headers)
         data["slo"] = dict(self.slo)
         return data
 
@@ -112,6 +157,55 @@ class LoadSpec:
         values["prompt_tokens"] = TokenCount(**values["prompt_tokens"])
         values["output_tokens"] = TokenCount(**values["output_tokens"])
         return cls(**values)
+
+
+def request_headers(spec: LoadSpec, environ: Optional[Mapping[str, str]] = None) -> dict[str, str]:
+    """The headers to send: the spec's, secret ones filled in from the environment, and the key of `api_key_env`.
+
+    In the kernel the spec holds the real values; in a load process its secret headers are
+    `***` and come from `SECRET_HEADERS_ENV`. A secret no environment supplies is not sent.
+    """
+    env = os.environ if environ is None else environ
+    try:
+        hidden = json.loads(env.get(SECRET_HEADERS_ENV) or "{}")
+    except ValueError:
+        hidden = {}
+    headers = {}
+    for name, value in spec.headers.items():
+        if value == MASK:
+            if isinstance(hidden, dict) and isinstance(hidden.get(name), str):
+                headers[name] = hidden[name]
+        else:
+            headers[name] = value
+    if spec.api_key_env and env.get(spec.api_key_env):
+        headers = {name: value for name, value in headers.items() if name.lower() != "authorization"}
+        headers["Authorization"] = f"Bearer {env[spec.api_key_env]}"
+    return headers
+
+
+def check_api_key_env(name: Optional[str]) -> Optional[str]:
+    """None, or the name of a set, non-empty environment variable (its value is never read into any message)."""
+    if name is None:
+        return None
+    if not isinstance(name, str) or not _ENV_NAME.match(name):
+        raise InvalidInput(f"api_key_env: give the name of an environment variable (e.g. MY_API_KEY), not {name!r}")
+    if not os.environ.get(name):
+        raise InvalidInput(f"api_key_env: the environment variable {name} is empty or unset: export the API key")
+    return name
+
+
+def check_headers(headers: Optional[Mapping[str, str]]) -> dict[str, str]:
+    """Headers as a dict of strings; one line (naming the header, never its value) otherwise."""
+    if headers is None:
+        return {}
+    if not isinstance(headers, Mapping):
+        raise InvalidInput(f"headers: give a dict of header names to values, not {type(headers).__name__}")
+    for name, value in headers.items():
+        if not isinstance(name, str) or not isinstance(value, str) or not name.strip():
+            raise InvalidInput(f"headers: {str(name)!r} must be a header name with a text value")
+        if value == MASK:
+            raise InvalidInput(f"headers: {name!r} holds {MASK}, a redacted value: give the real one (or api_key_env)")
+    return dict(headers)
 
 
 def check_url(url: object) -> str:

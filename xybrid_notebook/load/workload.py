@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..errors import InvalidInput
-from .spec import LoadSpec
+from .spec import LoadSpec, request_headers
 
 _WORDS = [
     "time",
@@ -139,14 +139,22 @@ class Workload:
     counted_by: str
 
 
-def server_tokenizer(base_url: str, headers: Optional[dict[str, str]] = None) -> Optional[tuple[Tokenize, Detokenize]]:
-    """llama-server's `/tokenize` and `/detokenize` at the server root, or None if it has none."""
+def server_tokenizer(
+    base_url: str, headers: Optional[dict[str, str]] = None, refused: Optional[Callable[[str], str]] = None
+) -> Optional[tuple[Tokenize, Detokenize]]:
+    """llama-server's `/tokenize` and `/detokenize` at the server root, or None if it has none.
+
+    HTTP 401/403 there is `InvalidInput`: `refused(detail)` (a line that must not hold a key), if given."""
     import httpx
 
     root = base_url[: -len("/v1")] if base_url.endswith("/v1") else base_url
     client = httpx.Client(timeout=30.0, headers=headers or {})
     try:
         probe = client.post(f"{root}/tokenize", json={"content": "hello"})
+        if probe.status_code in (401, 403):
+            client.close()
+            detail = f"HTTP {probe.status_code} from {root}/tokenize"
+            raise InvalidInput(refused(detail) if refused else f"the server refused the request ({detail})")
         if probe.status_code != 200 or "tokens" not in probe.json():
             client.close()
             return None
@@ -218,7 +226,7 @@ def _corpus_tokens(tokenize: Tokenize, rng: random.Random, at_least: int) -> lis
 
 def resolve_tokenizer(spec: LoadSpec, local_model: Optional[str]) -> tuple[tuple[Tokenize, Detokenize], str]:
     """The server's tokenizer if it has one, else the local model's; and words saying which."""
-    found = server_tokenizer(spec.url, dict(spec.headers))
+    found = server_tokenizer(spec.url, request_headers(spec), spec.refused)
     if found is not None:
         return found, "the server's /tokenize"
     from ..models import resolve_model

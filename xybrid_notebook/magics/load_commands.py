@@ -60,6 +60,11 @@ def serve_command(context: Context, args: Namespace) -> None:
     option("--workers", type=int, default=0, help="local Locust worker processes (default 0: one process)"),
     option("--master-bind", default=None, help=f"HOST:PORT to wait for workers started elsewhere: {WORKER_COMMAND}"),
     option("--seed", type=int, default=None, help="prompt seed (default: a new one per test: no cache carry-over)"),
+    option(
+        "--api-key-env",
+        default=None,
+        help="environment variable holding the API key (sent as Authorization: Bearer; never shown or stored)",
+    ),
     option("--text", action="store_true", help="a text progress line instead of widgets"),
     option("-o", "--out", default=None, help="also store the result in this variable"),
 )
@@ -84,6 +89,7 @@ def loadtest_command(context: Context, args: Namespace) -> Any:
         workers=args.workers,
         master_bind=args.master_bind,
         seed=args.seed,
+        **({"api_key_env": args.api_key_env} if args.api_key_env else {}),
     )
     context.keep(result, LOAD_OUTPUT_NAME, args.out)
     return None if live else result
