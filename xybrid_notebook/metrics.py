@@ -8,7 +8,7 @@ Timestamps are kept as integer nanosecond offsets from `t_start` in an
 phase it enters (`enter`), and the stamp that closes a chunk closes the open phase
 with the same reading, so a chunk's phases sum to its gap by construction. What no
 phase claims is `client`. It keeps 16 bytes per chunk at most (three phases and the
-engine's CPU time, in whole microseconds).
+process's CPU time over the gap, in whole microseconds).
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ class ChunkClock:
         if phases is not None and offsets_ms.size:
             gaps_ms = np.diff(offsets_ms, prepend=0.0)
             phases_ms = report.refine_phases(phases.phases_ms(gaps_ms))
-            stalls = find_stalls(gaps_ms, phases.cpu_shares(offsets_ms.size))
+            stalls = find_stalls(gaps_ms, phases.cpu_shares(gaps_ms))
         return build_generation_output(
             phases_ms=phases_ms,
             stalls=stalls,
@@ -145,14 +145,14 @@ class ChunkClock:
 class PhasePlan:
     """The phases a backend marks, in order: `first` only before the first chunk, `repeating` in every chunk.
 
-    `cpu_phase` is the repeating phase during which the process's CPU time is read (the
-    engine at work, for its CPU share); None where the engine is not in this process.
-    At most three repeating phases, to keep 16 bytes per chunk.
+    `cpu`: read the process's CPU time at every chunk (the engine computes in this process,
+    so its CPU share over each gap can tell a stall). At most three repeating phases, to keep
+    16 bytes per chunk.
     """
 
     first: tuple[str, ...] = ("prepare",)
     repeating: tuple[str, ...] = ()
-    cpu_phase: Optional[str] = None
+    cpu: bool = False
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -167,9 +167,9 @@ class PhaseClock:
     """Splits every chunk's gap into named phases, read from the `ChunkClock` it wraps.
 
     `start()` starts the chunk clock and opens the first phase; a backend calls
-    `enter(index)` at each boundary, or `engine(index)` / `engine_done(index)` around
-    the engine's own work (which also reads the process's CPU time); `stamp()` stamps
-    the chunk and closes the open phase with the same reading, then opens `client`.
+    `enter(index)` at each boundary; `stamp()` stamps the chunk, closes the open phase
+    with the same reading, keeps the chunk's phases (whole microseconds) and, with
+    `plan.cpu`, the process's CPU time since the previous chunk, then opens `client`.
     """
 
     __slots__ = (
@@ -179,11 +179,11 @@ class PhaseClock:
         "_now",
         "_cpu_now",
         "_acc",
+        "_zeros",
         "_open",
         "_since",
-        "_cpu_since",
-        "_cpu_acc",
-        "_repeating",
+        "_cpu_last",
+        "_keep",
         "first_ns",
         "per_chunk_us",
         "cpu_us",
@@ -198,13 +198,14 @@ class PhaseClock:
     ) -> None:
         self.plan, self.threads = plan, threads
         self._clock, self._now, self._cpu_now = clock, clock._now, cpu_now
-        n = len(plan.names)
-        self._acc = [0] * (n + 1)  # the last slot is `client`
-        self._open, self._since, self._cpu_since, self._cpu_acc = 0, 0, 0, 0
-        self._repeating = tuple(range(len(plan.first), n))
+        self._zeros = [0] * (len(plan.names) + 1)  # the last slot is `client`
+        self._acc = self._zeros.copy()
+        self._open, self._since, self._cpu_last = 0, 0, 0
         self.first_ns: Optional[list[int]] = None
-        self.per_chunk_us = [array("I") for _ in self._repeating]
+        self.per_chunk_us = [array("I") for _ in plan.repeating]
         self.cpu_us = array("I")
+        offset = len(plan.first)
+        self._keep = tuple((values.append, offset + k) for k, values in enumerate(self.per_chunk_us))
 
     @property
     def clock(self) -> ChunkClock:
@@ -219,8 +220,9 @@ class PhaseClock:
         """Start the chunk clock (a new run) and open the first phase."""
         clock = self._clock
         clock.start()
-        self._acc = [0] * len(self._acc)
-        self._open, self._since, self._cpu_acc = 0, clock.t_start, 0
+        self._acc = self._zeros.copy()
+        self._open, self._since = 0, clock.t_start
+        self._cpu_last = self._cpu_now() if self.plan.cpu else 0
         self.first_ns = None
         for values in (*self.per_chunk_us, self.cpu_us):
             del values[:]
@@ -231,43 +233,47 @@ class PhaseClock:
         self._acc[self._open] += now - self._since
         self._open, self._since = phase, now
 
-    def engine(self, phase: int) -> None:
-        """Enter `phase`, the engine's own work, and read the process's CPU time."""
-        self.enter(phase)
-        self._cpu_since = self._cpu_now()
-
-    def engine_done(self, phase: int) -> None:
-        """Add the CPU time since `engine` to this chunk's, and enter `phase`."""
-        self._cpu_acc += self._cpu_now() - self._cpu_since
-        self.enter(phase)
-
     def timed(self, items: Iterable[ItemT], phase: int, after: int) -> Iterator[ItemT]:
-        """Yield from `items`, each wait for the next one timed as `phase` (with CPU), then `after` entered."""
-        iterator = iter(items)
+        """Yield from `items`, each wait for the next one timed as `phase`, then `after` entered."""
+        iterator, enter = iter(items), self.enter
         while True:
-            self.engine(phase)
+            enter(phase)
             try:
                 item = next(iterator)
             except StopIteration:
-                self.engine_done(after)
+                enter(after)
                 return
-            self.engine_done(after)
+            enter(after)
             yield item
 
     def stamp(self, n_tokens: int = 1) -> int:
         """Stamp a chunk on the chunk clock and close its phases with that same reading; open `client`."""
-        offset = self._clock.stamp(n_tokens)
-        now = self._clock.t_start + offset
+        clock = self._clock
+        offset = clock.stamp(n_tokens)
+        now = clock.t_start + offset
         acc = self._acc
         acc[self._open] += now - self._since
         if self.first_ns is None:
-            self.first_ns = list(acc)
-        for values, j in zip(self.per_chunk_us, self._repeating):
-            values.append(min(acc[j] // NS_PER_US, _U32_MAX))
-        self.cpu_us.append(min(self._cpu_acc // NS_PER_US, _U32_MAX))
-        self._acc = [0] * len(acc)
-        self._cpu_acc, self._open, self._since = 0, len(acc) - 1, now
+            self.first_ns = acc
+        try:
+            for keep, j in self._keep:
+                keep(acc[j] // NS_PER_US)
+            if self.plan.cpu:
+                cpu = self._cpu_now()
+                self.cpu_us.append((cpu - self._cpu_last) // NS_PER_US)
+                self._cpu_last = cpu
+        except OverflowError:  # a chunk over 71 minutes (a suspended machine): its phases are lost, not the run
+            self._pad()
+        self._acc = self._zeros.copy()
+        self._open, self._since = len(acc) - 1, now
         return offset
+
+    def _pad(self) -> None:
+        n = self._clock.emitted_chunks
+        for values in self.per_chunk_us:
+            values.extend([_U32_MAX] * (n - len(values)))
+        if self.plan.cpu:
+            self.cpu_us.extend([0] * (n - len(self.cpu_us)))
 
     def phases_ms(self, gaps_ms: np.ndarray) -> dict[str, list[float]]:
         """Phase name -> one value per chunk in ms (0.0 where it does not apply); `client` takes the rest."""
@@ -285,14 +291,14 @@ class PhaseClock:
         phases[CLIENT] = gaps_ms - claimed
         return {name: values.tolist() for name, values in phases.items()}
 
-    def cpu_shares(self, n: int) -> Optional[np.ndarray]:
-        """Per chunk, the process's CPU time during the engine phase over its wall time x threads (NaN: none)."""
-        if self.plan.cpu_phase is None or n == 0:
+    def cpu_shares(self, gaps_ms: np.ndarray) -> Optional[np.ndarray]:
+        """Per chunk, the process's CPU time over its gap x the engine's threads (NaN: no gap); None without CPU."""
+        n = gaps_ms.size
+        if not self.plan.cpu or n == 0 or len(self.cpu_us) < n:
             return None
-        busy = np.frombuffer(self.per_chunk_us[self.plan.repeating.index(self.plan.cpu_phase)], dtype=np.uint32)[:n]
-        cpu = np.frombuffer(self.cpu_us, dtype=np.uint32)[:n].astype(np.float64)
+        cpu_ms = np.frombuffer(self.cpu_us, dtype=np.uint32)[:n] / 1000.0
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(busy > 0, cpu / (busy.astype(np.float64) * max(self.threads, 1)), np.nan)
+            return np.where(gaps_ms > 0, cpu_ms / (gaps_ms * max(self.threads, 1)), np.nan)
 
 
 def find_stalls(gaps_ms: np.ndarray, shares: Optional[np.ndarray]) -> list[dict[str, Any]]:

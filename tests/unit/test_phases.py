@@ -22,7 +22,7 @@ from xybrid_notebook.metrics import (
 )
 from xybrid_notebook.types import where_time_went
 
-PLAN = PhasePlan(first=("prepare", "prefill"), repeating=("decode", "sample", "text"), cpu_phase="decode")
+PLAN = PhasePlan(first=("prepare", "prefill"), repeating=("decode", "sample", "text"), cpu=True)
 
 
 class Readings:
@@ -50,16 +50,16 @@ def test_phases_sum_to_each_gap_and_client_takes_the_rest() -> None:
             32.0,  # the end
         ]
     )
-    cpu = Readings([0.0, 40.0, 100.0, 104.0])  # prefill used 40 ms of CPU, the decode 4
+    cpu = Readings([0.0, 40.0, 44.5])  # the start, then each stamp: 40 ms of CPU for chunk 0, 4.5 for chunk 1
     phases = PhaseClock(ChunkClock(wall), PLAN, threads=2, cpu_now=cpu)
     prepare, prefill, decode, sample, text = (phases.index(name) for name in PLAN.names)
     phases.start()
-    phases.engine(prefill)
-    phases.engine_done(sample)
+    phases.enter(prefill)
+    phases.enter(sample)
     phases.enter(text)
     phases.stamp()
-    phases.engine(decode)
-    phases.engine_done(sample)
+    phases.enter(decode)
+    phases.enter(sample)
     phases.enter(text)
     phases.stamp()
     phases.clock.stop()
@@ -77,14 +77,14 @@ def test_phases_sum_to_each_gap_and_client_takes_the_rest() -> None:
     gaps = [out.ttft_ms, *out.inter_chunk_ms]
     for i, gap in enumerate(gaps):
         assert sum(values[i] for values in out.phases_ms.values()) == pytest.approx(gap, abs=1e-9)
-    # chunk 1's decode: 4 ms of CPU over 8 ms x 2 threads
-    assert phases.cpu_shares(2)[1] == pytest.approx(0.25)
-    assert np.isnan(phases.cpu_shares(2)[0])
+    # chunk 1: 4.5 ms of CPU over its 9 ms gap x 2 threads
+    shares = phases.cpu_shares(np.array(gaps))
+    assert shares is not None and shares[1] == pytest.approx(0.25)
 
 
 def test_breakdown_shares_and_the_one_line() -> None:
     wall = Readings([0.0, 2.0, 10.0, 10.0, 12.0, 20.0, 20.0])
-    plan = PhasePlan(first=("prepare",), repeating=("decode",), cpu_phase=None)
+    plan = PhasePlan(first=("prepare",), repeating=("decode",))
     phases = PhaseClock(ChunkClock(wall), plan)
     phases.start()
     phases.enter(1)

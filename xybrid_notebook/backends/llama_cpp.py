@@ -8,7 +8,7 @@ character, and text that could begin a stop sequence is held back.
 
 Every chunk's gap is split into phases (`PHASES`): the loaded `Llama`'s `eval` is
 wrapped for the run, so the prompt's `llama_decode` is `prefill`, each later one
-`decode` (with the process's CPU time read around it); from its end until the token
+`decode`; from its end until the token
 reaches this loop is `sample`; detokenization with the hold-back is `text`.
 """
 
@@ -34,7 +34,7 @@ from .native_output import captured_native_output, release_native_memory
 from .probe import ProbePlan, ProbeStep, cpu_flags
 
 SAFE_SETTINGS = {"use_extra_bufts": False}
-PHASES = PhasePlan(first=("prepare", "prefill"), repeating=("decode", "sample", "text"), cpu_phase="decode")
+PHASES = PhasePlan(first=("prepare", "prefill"), repeating=("decode", "sample", "text"), cpu=True)
 _PREFILL, _DECODE, _SAMPLE, _TEXT = (PHASES.names.index(name) for name in ("prefill", "decode", "sample", "text"))
 _log_callback: Any = None
 
@@ -164,12 +164,12 @@ def mark_phases(llama: Any, phases: PhaseClock) -> Callable[[], None]:
 
     def eval_marked(tokens: Sequence[int]) -> None:
         nonlocal evals
-        phases.engine(_PREFILL if evals == 0 else _DECODE)
+        phases.enter(_PREFILL if evals == 0 else _DECODE)
         evals += 1
         try:
             original_eval(tokens)
         finally:
-            phases.engine_done(_SAMPLE)
+            phases.enter(_SAMPLE)
 
     def unmark() -> None:
         del llama.eval

@@ -31,7 +31,7 @@ from .probe import ProbePlan, ProbeStep
 REPLACEMENT_CHARACTER = "\ufffd"
 # mistral.rs's stream allows one split: the wait on it (its prefill, decode, sampling and detokenization
 # together, in its own threads) is `engine`; our hold-back of U+FFFD is `text`.
-PHASES = PhasePlan(first=("prepare",), repeating=("engine", "text"), cpu_phase="engine")
+PHASES = PhasePlan(first=("prepare",), repeating=("engine", "text"), cpu=True)
 _ENGINE, _TEXT = PHASES.names.index("engine"), PHASES.names.index("text")
 _FINISH_REASONS = {"stop": "stop", "length": "length", "eos": "stop", "canceled": "cancelled"}
 
