@@ -187,7 +187,8 @@ def split_waits(phases_ms: dict[str, list[float]], timings: list[Optional[Server
     `server_prefill` and `server_decode`; every later one into `server_decode` and `transport` (the rest).
 
     A server decode step longer than the wait it arrived in (two chunks read at once) carries
-    its excess into the next chunks' waits, so no phase is negative and their sum is kept.
+    its excess into the next chunks' waits (what is left at the end, back into the earlier
+    ones), so no phase is negative and the decodes add up to the server's `predicted_ms`.
     """
     waits = phases_ms.get("wait", [])
     if not waits or len(timings) < len(waits) or any(t is None for t in timings[: len(waits)]):
@@ -204,6 +205,13 @@ def split_waits(phases_ms: dict[str, list[float]], timings: list[Optional[Server
         decode[i] = min(max(owed, 0.0), waits[i])
         carry = owed - decode[i]
         transport[i] = waits[i] - decode[i]
+    for i in range(n - 1, 0, -1):  # what the last chunks' waits could not hold goes back into earlier ones
+        if carry <= 0:
+            break
+        moved = min(carry, transport[i])
+        decode[i] += moved
+        transport[i] -= moved
+        carry -= moved
     split = {name: values for name, values in phases_ms.items() if name != "wait"}
     client = split.pop("client")
     return {
