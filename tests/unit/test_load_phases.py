@@ -101,7 +101,10 @@ def test_llama_server_and_vllm_text_become_the_named_series() -> None:
     samples = read_samples(VLLM_TEXT)
     assert server_kind(samples) == "vllm"
     # Label sets (here two engines) add up; the KV cache is the fullest engine's.
-    assert gauges_and_counters(samples) == ({"running": 5.0, "waiting": 7.0, "kv_cache_used": 0.5}, {"decode_tps": 1000.0})
+    assert gauges_and_counters(samples) == (
+        {"running": 5.0, "waiting": 7.0, "kv_cache_used": 0.5},
+        {"decode_tps": 1000.0},
+    )
 
 
 def test_the_metrics_url_is_beside_the_openai_base() -> None:
@@ -115,7 +118,7 @@ class _Stub(BaseHTTPRequestHandler):
     mode = "prometheus"
     scrapes = 0
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         if self.mode == "404" or (self.path == "/props" and self.mode == "prometheus"):
             body, status, kind = b'{"total_slots": 4}', (404 if self.mode == "404" else 200), "application/json"
         elif self.mode == "json":
@@ -217,16 +220,52 @@ def test_server_metrics_frame_has_one_row_per_sample_and_series() -> None:
 
 
 def test_the_timeline_draws_the_latest_bars_by_phase_over_the_server_state() -> None:
-    records = [
-        {**_record(50.0, 150.0, prompt_ms=20.0, predicted_ms=90.0), "sent": 100.0 + 0.01 * i} for i in range(30)
-    ]
+    records = [{**_record(50.0, 150.0, prompt_ms=20.0, predicted_ms=90.0), "sent": 100.0 + 0.01 * i} for i in range(30)]
     svg = timeline_svg(records, _timeline([1, 2, 3, 4]), ["c=8"], max_bars=12)
     assert "the last 12 of 30" in svg
     # One path per phase colour; each drawn request adds one segment to each of queued, prefill and decode.
-    queued = re.search(r'<path fill="#ff7f0e" d="([^"]*)"', svg)
+    queued = re.search(r'<path stroke="#ff7f0e" stroke-width="[0-9.]+" d="([^"]*)"', svg)
     assert queued is not None and queued.group(1).count("M") == 12
     assert svg.count("<title>") == 12 + 1  # a hover per bar, and the slots' line
     assert "requests at the server" in svg and ">c=8</text>" in svg
     quiet = LoadTimeline(metrics_note="this server has no /metrics (HTTP 404): its state is not drawn")
     svg = timeline_svg([_record(50.0, 150.0)], quiet, ["c=1"], hover=False)
     assert "has no /metrics" in svg and "requests at the server" not in svg and "<title>" not in svg
+
+
+def test_a_load_request_span_carries_its_phases() -> None:
+    from xybrid_notebook.load import LoadResult, build_spec
+    from xybrid_notebook.otel_spans import record_load_test
+
+    class Capture:
+        def record_group(self, parent: Any, children: list[Any], trace_id: Any = None) -> bool:
+            self.children = children
+            return True
+
+    record = {**_record(300.0, 800.0, prompt_ms=120.0, predicted_ms=450.0), "warmup": False}
+    telemetry = Capture()
+    assert record_load_test(telemetry, LoadResult(build_spec("http://127.0.0.1:9/v1", concurrency=1), [], [record]))  # type: ignore[arg-type]
+    attributes = telemetry.children[0].attributes
+    assert {k: v for k, v in attributes.items() if k.startswith("xybrid.phase.")} == {
+        "xybrid.phase.server_queue_ms": 180.0,
+        "xybrid.phase.server_prefill_ms": 120.0,
+        "xybrid.phase.server_decode_ms": 450.0,
+        "xybrid.phase.transport_ms": 50.0,
+    }
+
+
+def test_a_long_series_is_pooled_without_losing_its_peak() -> None:
+    from xybrid_notebook.load.timeline import MAX_POINTS, _pooled
+
+    points = [(56.0 + i * 0.5, 100.0 - (60.0 if i == 777 else i % 3)) for i in range(1300)]
+    pooled = _pooled(points)
+    assert len(pooled) <= MAX_POINTS + 1
+    assert min(y for _, y in pooled) == 40.0  # the one spike (pixel y grows downwards)
+    assert [x for x, _ in pooled] == sorted(x for x, _ in pooled)
+
+
+def test_token_rates_are_taken_over_the_last_two_seconds() -> None:
+    scraper = Scraper("http://127.0.0.1:9/v1")
+    rates = [scraper._rates(float(t), {"decode_tps": total}) for t, total in enumerate([0.0, 10.0, 20.0, 60.0])]
+    # At t=3 the reading of t=1 is the latest at least 2 s old: (60 - 10) / 2.
+    assert rates == [{}, {"decode_tps": 10.0}, {"decode_tps": 10.0}, {"decode_tps": 25.0}]

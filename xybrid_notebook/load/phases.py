@@ -1,4 +1,4 @@
-"""Where a load test's time went: each request split into server queue, prefill, decode and transport; per level, one line.
+"""Where a load test's time went: each request split into queue, prefill, decode and transport; one line per level.
 
 Computed in the kernel from what every record already carries (docs/metrics.md, "Load
 tests: where the time goes"): the client's TTFT and end, and llama-server's final

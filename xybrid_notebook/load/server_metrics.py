@@ -9,7 +9,7 @@ parser. Whatever the server kind, the samples become a few named series (`SERIES
 - `waiting`: requests accepted but not started (llama-server: deferred);
 - `kv_cache_used`: the KV cache's used fraction, 0–1, where the server says;
 - `prompt_tps`, `decode_tps`: prompt and generated tokens per second of wall time, from
-  the server's token counters between two scrapes.
+  the growth of the server's token counters over the last `RATE_WINDOW_S`.
 A server without `/metrics` (or with none of these series) gets one note and the test
 goes on; a scrape that fails later is skipped.
 """
@@ -28,6 +28,9 @@ from urllib.parse import urlparse
 #: Seconds between two scrapes (at least twice a second, as docs/metrics.md says).
 SCRAPE_INTERVAL_S = 0.25
 SCRAPE_TIMEOUT_S = 2.0
+#: Token rates are the counters' growth over about this many seconds (llama-server counts a request's generated
+#: tokens when it ends, so a rate between two scrapes 0.25 s apart would be mostly zeros and spikes).
+RATE_WINDOW_S = 2.0
 #: Gauges: a named series and the Prometheus samples it is read from (llama-server, vLLM, SGLang); the first found wins.
 GAUGES: dict[str, tuple[str, ...]] = {
     "running": ("llamacpp:requests_processing", "vllm:num_requests_running", "sglang:num_running_reqs"),
@@ -96,54 +99,68 @@ class Scraper:
     """Reads one server's `/metrics` on demand: named values per scrape, counters turned into rates."""
 
     def __init__(self, url: str, headers: Optional[Mapping[str, str]] = None) -> None:
+        import prometheus_client.parser  # noqa: F401 (0.1 s: now, not at a level's start while its users spawn)
+
         self.url = metrics_url(url)
         self.headers = dict(headers or {})
         self.note: Optional[str] = None
         self.kind = ""
         self.slots: Optional[int] = None
         self.scrapes = 0
-        self._last: Optional[tuple[float, dict[str, float]]] = None
+        self._readings: list[tuple[float, dict[str, float]]] = []
 
     def _get(self, url: str) -> tuple[int, str]:
         request = urllib.request.Request(url, headers={**self.headers, "Accept": "text/plain"})
         try:
-            with urllib.request.urlopen(request, timeout=SCRAPE_TIMEOUT_S) as response:  # noqa: S310 (http only)
+            with urllib.request.urlopen(request, timeout=SCRAPE_TIMEOUT_S) as response:
                 return int(response.status), response.read().decode(errors="replace")
         except urllib.error.HTTPError as exc:
             return int(exc.code), ""
 
     def sample(self) -> Optional[dict[str, Any]]:
-        """One scrape: `{"t": wall time, "values": {series: value}}`; None if it failed (the first failure sets `note`)."""
+        """One scrape: `{"t": wall time, "values": {series: value}}`; None if it failed (the first one sets `note`)."""
         sent = time.time()
         try:
             status, text = self._get(self.url)
         except (OSError, ValueError) as exc:
-            return self._failed(f"this server has no /metrics ({type(exc).__name__}: {exc}): its state is not drawn")
+            self._failed(f"this server has no /metrics ({type(exc).__name__}: {exc}): its state is not drawn")
+            return None
         if status >= 400:
             hint = " (llama-server: start it with --metrics)" if status == 501 else ""
-            return self._failed(f"this server has no /metrics (HTTP {status}{hint}): its state is not drawn")
+            self._failed(f"this server has no /metrics (HTTP {status}{hint}): its state is not drawn")
+            return None
         try:
             samples = read_samples(text)
         except (ValueError, TypeError, IndexError):
             samples = {}
         gauges, counters = gauges_and_counters(samples)
         if not gauges and not counters:
-            return self._failed(
+            self._failed(
                 f"this server's /metrics has none of the series read here ({', '.join(SERIES)}): its state is not drawn"
             )
+            return None
         t = (sent + time.time()) / 2.0
         values = dict(gauges)
-        if self._last is not None:
-            before_t, before = self._last
-            for name, total in counters.items():
-                if name in before and t > before_t and total >= before[name]:
-                    values[name] = (total - before[name]) / (t - before_t)
-        self._last = (t, counters)
+        values.update(self._rates(t, counters))
         if self.scrapes == 0:
             self.kind = server_kind(samples)
             self.slots = self._slots()
         self.scrapes += 1
         return {"t": t, "values": values}
+
+    def _rates(self, t: float, counters: dict[str, float]) -> dict[str, float]:
+        """Each counter's growth per second since the last reading at least `RATE_WINDOW_S` old (else the oldest)."""
+        readings = self._readings
+        while len(readings) > 1 and readings[1][0] <= t - RATE_WINDOW_S:
+            readings.pop(0)
+        rates = {}
+        if readings:
+            before_t, before = readings[0]
+            for name, total in counters.items():
+                if name in before and t > before_t and total >= before[name]:
+                    rates[name] = (total - before[name]) / (t - before_t)
+        readings.append((t, counters))
+        return rates
 
     def _failed(self, note: str) -> None:
         if self.scrapes == 0:
@@ -163,7 +180,7 @@ class Scraper:
 
 
 def watch(scraper: Scraper, level: int, emit: Emit, interval_s: float = SCRAPE_INTERVAL_S) -> None:
-    """Scrape every `interval_s` until the caller kills this greenlet; emit each sample, the server once, or the note."""
+    """Scrape every `interval_s` until the caller kills this greenlet; emit each sample, the server once, the note."""
     due = time.perf_counter()
     while scraper.note is None:
         sample = scraper.sample()

@@ -1,11 +1,11 @@
-"""A load test's timeline as static SVG: one bar per request, coloured by phase, over the server's state on one time axis.
+"""A load test's timeline as static SVG: a bar per request, coloured by phase, over the server's state on one time axis.
 
 Requests are packed into lanes (a request takes the first lane free at its start, so a
 closed-loop level of c users draws about c lanes); each bar runs from the request's
 arrival (rate levels) or send to its end: waiting for a user (grey), queued at the
 server, prefill, then decode to the end (transport included: on loopback it is a few
 ms). A request the server did not time shows its TTFT and its stream instead; an error
-is red. One SVG path per colour keeps the drawing small; at most `max_bars` requests
+is red. One stroked SVG path per colour keeps the drawing small; at most `max_bars` requests
 are drawn (the latest). Under it, the scraped series (`load.server_metrics`) on the
 same axis: requests running and waiting, the server's prompt and decode tok/s, and the
 KV cache's use where the server reports it. Level boundaries are dashed lines.
@@ -24,11 +24,11 @@ from .server_metrics import LoadTimeline
 
 #: Requests drawn at most (the latest by send time); the live view draws fewer.
 MAX_BARS = 400
-#: Points per series at most (more samples are pooled by their maximum per pixel column).
-MAX_POINTS = 360
+#: Points per series at most (more samples are pooled by their maximum per column of 4 pixels).
+MAX_POINTS = 180
 WIDTH, LEFT, RIGHT = 760, 56, 12
 LANES_HEIGHT = 150
-PANEL_HEIGHT = 64
+PANEL_HEIGHT = 48
 PHASE_COLORS = {
     "client wait": "#c7c7c7",
     "queued": "#ff7f0e",
@@ -36,6 +36,7 @@ PHASE_COLORS = {
     "decode": "#1f77b4",
     "first token (not split)": "#aec7e8",
     "error": "#d62728",
+    "cut at the level's end": "#ececec",
 }
 SERIES_COLORS = {"running": "#1f77b4", "waiting": "#ff7f0e", "prompt_tps": "#9467bd", "decode_tps": "#2ca02c"}
 
@@ -48,7 +49,7 @@ def _segments(record: Record, t0: float) -> list[tuple[str, float, float]]:
     if record.get("arrival") is not None:
         parts.append(("client wait", float(record["arrival"]) - t0, sent))
     if record.get("outcome") != "ok":
-        return [*parts, ("error" if record.get("outcome") == "error" else "client wait", sent, end)]
+        return [*parts, ("error" if record.get("outcome") == "error" else "cut at the level's end", sent, end)]
     split = request_phases(record)
     if split["server_queue_ms"] is None:
         ttft = sent + float((record.get("offsets_ms") or [0.0])[0]) / 1000.0
@@ -94,11 +95,12 @@ def _bars_svg(records: Sequence[Record], t0: float, axis: _Axis, top: float, hov
         y = top + lane * step
         for phase, start, end in segments:
             w = max(0.4, axis.x(end) - axis.x(start))
-            paths.setdefault(phase, []).append(f"M{axis.x(start):.1f} {y:.1f}h{w:.1f}v{height:.1f}h{-w:.1f}z")
+            paths.setdefault(phase, []).append(f"M{axis.x(start):.1f} {y + height / 2:.1f}h{w:.1f}")
         if hover:
             titles.append(_hover(record, segments, axis, y, height))
     body = "".join(
-        f'<path fill="{PHASE_COLORS[phase]}" d="{"".join(d)}"/>' for phase, d in paths.items() if phase in PHASE_COLORS
+        f'<path stroke="{PHASE_COLORS[phase]}" stroke-width="{height:.1f}" d="{"".join(d)}"/>'
+        for phase, d in paths.items()
     )
     return body + "".join(titles), top + count * step
 
@@ -114,13 +116,13 @@ def _hover(record: Record, segments: list[tuple[str, float, float]], axis: _Axis
 
 
 def _pooled(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    """At most `MAX_POINTS`, each pixel column's maximum (a peak is never thinned away)."""
+    """Pixel points, at most `MAX_POINTS`: each column's highest (the smallest y), so a peak is never thinned away."""
     if len(points) <= MAX_POINTS:
         return points
     columns: dict[int, tuple[float, float]] = {}
     for x, y in points:
         key = int(x / ((WIDTH - LEFT - RIGHT) / MAX_POINTS))
-        if key not in columns or y > columns[key][1]:
+        if key not in columns or y < columns[key][1]:
             columns[key] = (x, y)
     return [columns[k] for k in sorted(columns)]
 
@@ -149,6 +151,7 @@ def _panel(
         f'<text x="{LEFT}" y="{top - 3:.0f}" font-weight="bold">{html.escape(title)}</text>',
         f'<line x1="{LEFT}" y1="{top + PANEL_HEIGHT}" x2="{WIDTH - RIGHT}" y2="{top + PANEL_HEIGHT}" stroke="#444"/>',
         f'<text x="{LEFT - 4}" y="{sy(high) + 4:.1f}" text-anchor="end">{fmt_tick(high)}</text>',
+        f'<text x="{LEFT - 4}" y="{sy(0) + 4:.1f}" text-anchor="end">0</text>',
     ]
     if ceiling:
         parts.append(
@@ -157,10 +160,8 @@ def _panel(
         )
     for i, (name, points) in enumerate(series.items()):
         color = SERIES_COLORS.get(name, "#555")
-        steps: list[tuple[float, float]] = []
-        for (x, y), (x_next, _) in zip(points, [*points[1:], points[-1]]):
-            steps += [(axis.x(x), sy(y)), (axis.x(x_next), sy(y))]
-        parts.append(polyline(_pooled(steps), f'stroke="{color}" stroke-width="1.3"'))
+        line = _pooled([(axis.x(x), sy(y)) for x, y in points])
+        parts.append(polyline(line, f'stroke="{color}" stroke-width="1.3"'))
         parts.append(
             f'<text x="{WIDTH - RIGHT - 110 * i}" y="{top - 3:.0f}" text-anchor="end" fill="{color}">'
             f"{html.escape(name.replace('_', ' '))}</text>"
@@ -182,9 +183,11 @@ def _levels_svg(timeline: LoadTimeline, labels: Sequence[str], axis: _Axis, bott
     return "".join(parts)
 
 
-def _legend(y: float) -> str:
+def _legend(y: float, phases: set[str]) -> str:
     parts, x = [], float(LEFT)
     for phase, color in PHASE_COLORS.items():
+        if phase not in phases:
+            continue
         parts.append(
             f'<rect x="{x:.0f}" y="{y - 8:.0f}" width="10" height="8" fill="{color}"/>'
             f'<text x="{x + 13:.0f}" y="{y:.0f}">{html.escape(phase)}</text>'
@@ -215,11 +218,12 @@ def timeline_svg(
     bars, y = _bars_svg(shown, t0, axis, 34.0, hover)
     parts.append(bars)
     y += 18
-    parts.append(_legend(y))
+    parts.append(_legend(y, {phase for r in shown for phase, _, _ in _segments(r, t0)}))
     y += 24
     panels = (
         (("running", "waiting"), "requests at the server", 1.0, timeline.slots),
-        (("prompt_tps", "decode_tps"), "server tokens/s", 1.0, None),
+        (("decode_tps",), "server decode tokens/s", 1.0, None),
+        (("prompt_tps",), "server prompt tokens/s", 1.0, None),
         (("kv_cache_used",), "KV cache used (%)", 100.0, None),
     )
     for names, panel_title, scale, ceiling in panels:
@@ -234,8 +238,10 @@ def timeline_svg(
     parts.append(f'<line x1="{LEFT}" y1="{axis_y:.0f}" x2="{WIDTH - RIGHT}" y2="{axis_y:.0f}" stroke="#444"/>')
     for t in nice_ticks(0.0, axis.t1):
         parts.append(f'<text x="{axis.x(t):.1f}" y="{axis_y + 13:.0f}" text-anchor="middle">{fmt_tick(t)}</text>')
-    parts.append(f'<text x="{(LEFT + WIDTH - RIGHT) / 2:.0f}" y="{axis_y + 27:.0f}" text-anchor="middle">'
-                 "seconds since the first level's start</text>")
+    parts.append(
+        f'<text x="{(LEFT + WIDTH - RIGHT) / 2:.0f}" y="{axis_y + 27:.0f}" text-anchor="middle">'
+        "seconds since the first level's start</text>"
+    )
     parts.insert(0, _levels_svg(timeline, labels, axis, axis_y))
     height = axis_y + 34
     return (
