@@ -231,6 +231,7 @@ def test_the_timeline_draws_the_latest_bars_by_phase_over_the_server_state() -> 
     quiet = LoadTimeline(metrics_note="this server has no /metrics (HTTP 404): its state is not drawn")
     svg = timeline_svg([_record(50.0, 150.0)], quiet, ["c=1"], hover=False)
     assert "has no /metrics" in svg and "requests at the server" not in svg and "<title>" not in svg
+    assert NO_SERVER_TIMINGS in svg and "first token (not split)" in svg
 
 
 def test_a_load_request_span_carries_its_phases() -> None:

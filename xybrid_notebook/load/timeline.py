@@ -17,6 +17,7 @@ import html
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
+from ..backends.remote import NO_SERVER_TIMINGS
 from ..svg import fmt_tick, nice_max, nice_ticks, polyline
 from .figures import Record
 from .phases import request_phases
@@ -218,7 +219,11 @@ def timeline_svg(
     bars, y = _bars_svg(shown, t0, axis, 34.0, hover)
     parts.append(bars)
     y += 18
-    parts.append(_legend(y, {phase for r in shown for phase, _, _ in _segments(r, t0)}))
+    phases = {phase for r in shown for phase, _, _ in _segments(r, t0)}
+    parts.append(_legend(y, phases))
+    if "first token (not split)" in phases and "prefill" not in phases:
+        y += 16
+        parts.append(f'<text x="{LEFT}" y="{y:.0f}" fill="#888">{html.escape(NO_SERVER_TIMINGS)}</text>')
     y += 24
     panels = (
         (("running", "waiting"), "requests at the server", 1.0, timeline.slots),
