@@ -119,8 +119,9 @@ class _Stub(BaseHTTPRequestHandler):
     scrapes = 0
 
     def do_GET(self) -> None:
-        if self.mode == "404" or (self.path == "/props" and self.mode == "prometheus"):
-            body, status, kind = b'{"total_slots": 4}', (404 if self.mode == "404" else 200), "application/json"
+        if self.mode in ("404", "501") or (self.path == "/props" and self.mode == "prometheus"):
+            status = 200 if self.mode == "prometheus" else int(self.mode)
+            body, kind = b'{"total_slots": 4}', "application/json"
         elif self.mode == "json":
             body, status, kind = b'{"object": "list", "data": []}', 200, "application/json"
         else:
@@ -165,7 +166,11 @@ def test_the_scraper_reads_gauges_turns_counters_into_rates_and_learns_the_slots
 
 @pytest.mark.parametrize(
     ("mode", "words"),
-    [("404", "this server has no /metrics (HTTP 404)"), ("json", "this server's /metrics has none of the series")],
+    [
+        ("404", "this server has no /metrics (HTTP 404)"),
+        ("501", "this server has no /metrics (HTTP 501 (llama-server: start it with --metrics))"),
+        ("json", "this server's /metrics has none of the series"),
+    ],
 )
 def test_a_server_without_metrics_gets_one_note_and_no_samples(stub: tuple[str, Any], mode: str, words: str) -> None:
     url, handler = stub
