@@ -191,7 +191,7 @@ def watch(scraper: Scraper, level: int, emit: Emit, interval_s: float = SCRAPE_I
             if scraper.scrapes == 1:
                 emit("server_metrics_info", kind=scraper.kind, slots=scraper.slots)
             emit("server_metrics", level=level, **sample)
-        due += interval_s
+        due = max(due + interval_s, time.perf_counter())  # a scrape that hung is not made up for by a burst
         time.sleep(max(0.0, due - time.perf_counter()))
 
 
