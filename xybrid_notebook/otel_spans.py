@@ -18,6 +18,7 @@ from .experiments.measures import ConfigResult
 from .experiments.params import config_label
 from .load import LoadResult
 from .load.figures import request_figures
+from .load.phases import request_phases
 from .otel import Samples, SpanSpec, Telemetry
 
 
@@ -97,6 +98,9 @@ def _request_span(result: LoadResult, record: dict[str, Any]) -> Optional[SpanSp
         for name, value in (record.get("timings") or {}).items():
             if isinstance(value, (int, float)):
                 attributes[f"xybrid.engine_{name}"] = value  # the server's own report stays an attribute
+        for name, value in request_phases(record).items():
+            if value is not None:
+                attributes[f"xybrid.phase.{name}"] = value  # server_queue_ms, server_prefill_ms, …
     span_id = int(record["span_id"], 16) if record.get("span_id") else None
     end = record["sent"] + (record.get("end_ms") or 0.0) / 1000.0
     name = f"{common['gen_ai.operation.name']} {result.spec.model}"

@@ -65,3 +65,4 @@ def test_a_load_test_grows_live_then_leaves_its_static_form(page: Any, lab: Lab)
     assert (
         "xybrid-load-static" in exported and "TTFT per level" in exported and "Latency against throughput" in exported
     )
+    assert "xybrid-load-timeline" in exported and "requests at the server" in exported  # the timeline is kept

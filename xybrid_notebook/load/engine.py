@@ -23,6 +23,8 @@ processes (`workers=N` local ones, or ones started elsewhere against `--master-b
   for about 4 s is missing; each lost worker is named by the address it said hello from).
 - Headers are built at each request (`spec.request_headers`): the key is read from this
   process's environment, never from the spec, and never put in a record or a log line.
+- During every level, the controller scrapes the server's `/metrics` four times a second
+  (`server_metrics.watch`, a greenlet) and prints each sample as its own JSON line.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from locust.runners import STATE_MISSING, STATE_STOPPED, MasterRunner, Runner
 from ..loopback import die_with_parent
 from ..metrics import NS_PER_MS, ChunkClock
 from ..redact import redact_text
+from .server_metrics import Scraper, watch
 from .spec import Level, LoadSpec, request_headers
 
 MSG_LEVEL = "xybrid_level"
@@ -355,6 +358,7 @@ class Controller:
         self.connect_failures, self.failing_since = 0, 0.0
         self.workers: dict[str, str] = {}  # Locust's worker id -> the name it said hello with
         self.lost: list[str] = []
+        self.scraper = Scraper(spec.url, request_headers(spec))  # the server's /metrics during every level
         runner.register_message(MSG_REQUEST, self._on_request)
         if isinstance(runner, MasterRunner):
             runner.register_message(MSG_HELLO, self._on_hello)
@@ -435,6 +439,7 @@ class Controller:
         before = meter.reading()
         emit("level_start", level=index, users=users, t=time.time())
         self.runner.start(users, SPAWN_RATE)
+        scraping = gevent.spawn(watch, self.scraper, index, emit)
         target = self.spec.requests_for(level)
         wanted = None if target is None else target + self.spec.warmup_for(level)
         deadline = None if self.spec.duration_s is None else time.perf_counter() + self.spec.duration_s
@@ -445,6 +450,7 @@ class Controller:
             if deadline is not None and time.perf_counter() >= deadline:
                 break
             gevent.sleep(0.02)
+        scraping.kill()
         self._stop_users()
         after = meter.reading()
         emit("level_end", level=index, cpu={k: after[k] - before[k] for k in after}, t=time.time())

@@ -1,4 +1,4 @@
-"""Static HTML and SVG of a load test (no JavaScript): the throughput/latency curve, per-level distributions, the table.
+"""Static HTML and SVG of a load test (no JavaScript): the curve, the timeline, per-level distributions, the table.
 
 The live view redraws these as levels progress, and `LoadResult._repr_html_` shows the
 same at the end, so a saved notebook and nbconvert keep the picture. Each
@@ -16,6 +16,8 @@ import numpy as np
 from ..experiments.render import COLORS, svg_chart
 from ..svg import axis_title, fmt_tick, nice_max, nice_ticks, polyline
 from .figures import Record, knee_level, request_figures
+from .server_metrics import LoadTimeline
+from .timeline import split_lines_html, timeline_svg
 
 ECDF_POINTS = 120
 Row = Mapping[str, Any]
@@ -158,12 +160,32 @@ def table_html(rows: Sequence[Row], knee: Optional[int] = None) -> str:
 
 
 def load_html(
-    title: str, rows: Sequence[Row], records: Sequence[Record], labels: Sequence[str], footnotes: Sequence[str]
+    title: str,
+    rows: Sequence[Row],
+    records: Sequence[Record],
+    labels: Sequence[str],
+    footnotes: Sequence[str],
+    timeline: Optional[LoadTimeline] = None,
 ) -> str:
-    """The static form of a finished load test: curve, distributions, table, and its footnotes."""
+    """The static form of a finished load test: curve, timeline, distributions, table, and its footnotes."""
     notes = "".join(f"<div style='color:#555'>{html.escape(line)}</div>" for line in footnotes)
     return (
         f'<div class="xybrid-load-static"><b>{html.escape(title)}</b>'
-        f"<div>{curve_html(rows)}</div><div>{distributions_html(records, labels)}</div>"
+        f"<div>{curve_html(rows)}</div>{timeline_html(rows, records, labels, timeline)}"
+        f"<div>{distributions_html(records, labels)}</div>"
         f"{table_html(rows, knee_level(rows))}{notes}</div>"
     )
+
+
+def timeline_html(
+    rows: Sequence[Row],
+    records: Sequence[Record],
+    labels: Sequence[str],
+    timeline: Optional[LoadTimeline],
+    max_bars: int = 400,
+    hover: bool = True,
+) -> str:
+    """Each level's one line of where its time went, over the timeline of requests and the server's state."""
+    if timeline is None:
+        return ""
+    return f"{split_lines_html(rows)}<div>{timeline_svg(records, timeline, labels, max_bars, hover)}</div>"

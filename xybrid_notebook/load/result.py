@@ -1,7 +1,8 @@
 """`LoadResult`: every level's figures and every request's raw record of one load test; tables, exports, static form.
 
 `to_pandas()` has one row per level, `requests()` one row per request with its
-per-chunk offsets. `to_json` keeps everything (the raw records too); `to_csv` the
+per-chunk offsets and its split (server queue, prefill, decode, transport),
+`server_metrics()` the server's scraped series. `to_json` keeps everything (the raw records too); `to_csv` the
 level rows. `_repr_html_` is the static form a saved notebook and nbconvert show:
 the throughput/latency curve, the TTFT and gap distributions per level, the table.
 No export, repr or summary holds a secret header's value (`LoadSpec.to_json` shows `***`).
@@ -17,6 +18,7 @@ from typing import Any, Optional, Union
 
 from ..format import json_safe
 from .figures import Record, knee_level
+from .server_metrics import LoadTimeline
 from .spec import LoadSpec
 
 
@@ -34,6 +36,7 @@ class LoadResult:
     notes: list[str] = field(default_factory=list)
     #: The end of the load processes' own log (at most `process.LOG_CHARS`, secrets hidden); "" when it is empty.
     log: str = ""
+    timeline: LoadTimeline = field(default_factory=LoadTimeline)
 
     @property
     def knee(self) -> Optional[int]:
@@ -54,6 +57,7 @@ class LoadResult:
         import pandas as pd
 
         from .figures import request_figures
+        from .phases import request_phases
 
         rows = []
         for record in self.records:
@@ -75,9 +79,14 @@ class LoadResult:
                     "output_tokens": record.get("output_tokens"),
                     "server_timings": record.get("timings"),
                     "offsets_ms": list(record.get("offsets_ms") or []),
+                    **request_phases(record),
                 }
             )
         return pd.DataFrame(rows)
+
+    def server_metrics(self) -> Any:
+        """The server's scraped series, one row per sample and series: `t_s`, `metric`, `value`, `level`."""
+        return self.timeline.frame()
 
     def to_dict(self) -> dict[str, Any]:
         """Everything, JSON-safe."""
@@ -93,6 +102,7 @@ class LoadResult:
                 "knee": self.knee,
                 "notes": self.notes,
                 "log": self.log,
+                "timeline": self.timeline.to_dict(),
             }
         )
 
@@ -113,7 +123,8 @@ class LoadResult:
     def summary(self) -> str:
         """One line per level: load, req/s, output tok/s, TTFT and gap p50/p99, goodput, errors."""
         overloads = [row["overload"] for row in self.rows if row.get("overload")]
-        return "\n".join([self.title(), *(level_line(row) for row in self.rows), *overloads, *self.footnotes()])
+        levels = [line for row in self.rows for line in (level_line(row), row.get("where_time_went")) if line]
+        return "\n".join([self.title(), *levels, *overloads, *self.footnotes()])
 
     def footnotes(self) -> list[str]:
         """The knee, how the test ended, and what counted the tokens."""
@@ -140,7 +151,7 @@ class LoadResult:
         from .render import load_html
 
         labels = [level.label for level in self.spec.levels]
-        return load_html(self.title(), self.rows, self.records, labels, self.footnotes())
+        return load_html(self.title(), self.rows, self.records, labels, self.footnotes(), self.timeline)
 
 
 def _fmt(value: Optional[float], digits: int = 0) -> str:

@@ -17,8 +17,10 @@ from typing import Any, Optional, Union
 
 from ..errors import InvalidInput
 from .figures import Record, level_row, mark_warmup
+from .phases import add_level_split, split_notes
 from .process import LoadProcess
 from .result import LoadResult, records_of
+from .server_metrics import LoadTimeline
 from .spec import (
     REFUSED,
     LoadSpec,
@@ -51,6 +53,7 @@ class LoadProgress:
     records: list[Record]
     rows: list[dict[str, Any]] = field(default_factory=list)
     status: str = ""
+    timeline: LoadTimeline = field(default_factory=LoadTimeline)
 
     @property
     def eta_s(self) -> Optional[float]:
@@ -185,10 +188,13 @@ class _Collector:
         self.fatal: Optional[str] = None
         self.level_t0 = 0.0
         self.lost_workers: list[str] = []
+        self.timeline = LoadTimeline()
 
     def take(self, event: dict[str, Any]) -> bool:
         """Apply one event; True if it changes what a view shows at once (a level started or ended)."""
         kind = event.pop("event")
+        if self.timeline.take(kind, event):
+            return False
         if kind == "request":
             self.records.append(event)
             if event.get("outcome") != "cut":
@@ -224,6 +230,7 @@ class _Collector:
         records = records_of(self.records, index)
         mark_warmup([r for r in records if r.get("outcome") != "cut"], self.spec.warmup_for(level))
         self.rows.append(level_row(index, level, self.spec, records, cpu, span))
+        add_level_split(self.rows[-1], records, self.timeline)
 
     def refused(self) -> bool:
         """The server refused the key and nothing succeeded: the test has nothing to show but that."""
@@ -239,6 +246,7 @@ class _Collector:
             self.records,
             self.rows,
             self.status,
+            self.timeline,
         )
 
 
@@ -290,6 +298,7 @@ def run_load_test(
         f"lost Locust worker {name} (no heartbeat): its requests in flight are missing"
         for name in collector.lost_workers
     ]
+    notes += split_notes(collector.records, collector.timeline)
     return LoadResult(
         spec,
         collector.rows,
@@ -300,6 +309,7 @@ def run_load_test(
         server=server,
         notes=notes,
         log=process.log,
+        timeline=collector.timeline,
     )
 
 

@@ -1,6 +1,7 @@
 """A load test's live view: per-level progress with ETA and Stop, and the curve, distributions and table growing.
 
-At the end the output is replaced by the result's static form (SVG and a table, no
+The timeline (one bar per request, the latest `LIVE_BARS`, over the server's scraped
+state) redraws with the charts. At the end the output is replaced by the result's static form (SVG and a table, no
 JavaScript), which the saved notebook and nbconvert keep; the widgets are then closed.
 
 The charts are `load.render`'s static SVG (the same the saved notebook shows), redrawn
@@ -19,12 +20,14 @@ from typing import Any, Optional, TextIO
 
 from ..load import LoadProgress, LoadResult
 from ..load.figures import level_row, mark_warmup
-from ..load.render import curve_html, distributions_html, table_html
+from ..load.render import curve_html, distributions_html, table_html, timeline_html
 from ..load.result import records_of
 from .plotly_loader import settle_pages
 from .stop_button import StopButton
 
 REDRAW_INTERVAL_S = 1.0
+#: Requests the live timeline draws at most (the latest), without hover text: a redraw stays small.
+LIVE_BARS = 160
 
 
 def progress_text(progress: LoadProgress) -> str:
@@ -135,7 +138,9 @@ class LoadView:
             labels = [level.label for level in progress.spec.levels]
             self._set(
                 self.body,
-                f"<div>{curve_html(rows)}</div><div>{distributions_html(records, labels)}</div>{table_html(rows)}",
+                f"<div>{curve_html(rows)}</div>"
+                f"{timeline_html(rows, records, labels, progress.timeline, max_bars=LIVE_BARS, hover=False)}"
+                f"<div>{distributions_html(records, labels)}</div>{table_html(rows)}",
             )
 
     def _set(self, widget: Any, value: str) -> None:
