@@ -146,9 +146,10 @@ def test_server_timings_split_the_waits_and_carry_a_bunched_decode() -> None:
     assert "wait" not in split
     assert split["server_prefill"] == [30.0, 0.0, 0.0, 0.0]
     assert split["server_queue"][0] == pytest.approx(10.0)
-    # chunk 2 arrived 0.1 ms after chunk 1: its 8 ms decode was already in chunk 1's wait; carried forward,
-    # and what chunk 3's wait could not hold goes back into chunk 1's
-    assert split["server_decode"] == pytest.approx([0.0, 15.4, 0.1, 8.5])
+    # chunk 2 arrived 0.1 ms after chunk 1: its 8 ms decode was already in chunk 1's wait. It takes chunk 2's
+    # whole gap (wait, client, text), carries on into chunk 3's, and what is left goes back into chunk 1's
+    assert split["server_decode"] == pytest.approx([0.0, 15.0, 0.3, 8.7])
+    assert split["text"] == pytest.approx([0.1, 0.1, 0.0, 0.0]) and split["client"] == pytest.approx([0, 0.1, 0, 0])
     assert sum(split["server_decode"]) == pytest.approx(timings[-1].predicted_ms)
     assert all(v >= 0 for v in split["transport"])
     for i in range(4):
@@ -203,6 +204,5 @@ def test_a_decode_the_last_waits_cannot_hold_goes_back_into_earlier_ones() -> No
     phases = {"prepare": [0.1, 0.0, 0.0], "wait": [20.0, 15.0, 1.5], "client": [0.0, 0.1, 0.1]}
     timings = [ServerTiming(10.0, 0.0), ServerTiming(10.0, 8.0), ServerTiming(10.0, 16.0)]
     split = split_waits(phases, timings)
-    assert split["server_decode"] == pytest.approx([0.0, 14.5, 1.5]) and split["transport"] == pytest.approx(
-        [0, 0.5, 0]
-    )
+    assert split["server_decode"] == pytest.approx([0.0, 14.4, 1.6])
+    assert split["transport"] == pytest.approx([0, 0.6, 0]) and split["client"] == pytest.approx([0.0, 0.1, 0.0])

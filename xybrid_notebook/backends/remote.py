@@ -186,33 +186,32 @@ def split_waits(phases_ms: dict[str, list[float]], timings: list[Optional[Server
     """Split each chunk's `wait` by the server's own timings: chunk 0's into `server_queue` (the rest),
     `server_prefill` and `server_decode`; every later one into `server_decode` and `transport` (the rest).
 
-    A server decode step longer than the wait it arrived in (two chunks read at once) carries
-    its excess into the next chunks' waits (what is left at the end, back into the earlier
-    ones), so no phase is negative and the decodes add up to the server's `predicted_ms`.
+    The server decodes the next token while the client handles the last one (the two are
+    pipelined), so a decode step is longer than the wait it ends. The server's decode is
+    what held the chunk back: it takes the wait first, then the chunk's `client` and `text`
+    time (our work it hid); a step longer than its whole gap (two chunks read at once)
+    carries on into the next chunks, and what is left at the end goes back into earlier
+    ones. No phase is negative, each chunk's phases still sum to its gap, and the decodes
+    add up to the server's `predicted_ms` at the last chunk.
     """
     waits = phases_ms.get("wait", [])
     if not waits or len(timings) < len(waits) or any(t is None for t in timings[: len(waits)]):
         return phases_ms
     known = [t for t in timings[: len(waits)] if t is not None]
     n = len(waits)
-    queue, prefill, decode, transport = [0.0] * n, [0.0] * n, [0.0] * n, [0.0] * n
-    prefill[0] = known[0].prompt_ms
-    decode[0] = known[0].predicted_ms
+    split = {name: list(values) for name, values in phases_ms.items() if name != "wait"}
+    queue, prefill, decode, transport = [0.0] * n, [0.0] * n, [0.0] * n, list(waits)
+    prefill[0], decode[0], transport[0] = known[0].prompt_ms, known[0].predicted_ms, 0.0
     queue[0] = waits[0] - prefill[0] - decode[0]
+    hidden = [transport, split.get("client", [0.0] * n), split.get("text", [0.0] * n)]  # taken in this order
     carry = 0.0
     for i in range(1, n):
-        owed = known[i].predicted_ms - known[i - 1].predicted_ms + carry
-        decode[i] = min(max(owed, 0.0), waits[i])
-        carry = owed - decode[i]
-        transport[i] = waits[i] - decode[i]
-    for i in range(n - 1, 0, -1):  # what the last chunks' waits could not hold goes back into earlier ones
+        carry += known[i].predicted_ms - known[i - 1].predicted_ms
+        carry -= _absorb(decode, hidden, i, carry)
+    for i in range(n - 1, 0, -1):  # what the last chunks could not hold goes back into earlier ones
         if carry <= 0:
             break
-        moved = min(carry, transport[i])
-        decode[i] += moved
-        transport[i] -= moved
-        carry -= moved
-    split = {name: values for name, values in phases_ms.items() if name != "wait"}
+        carry -= _absorb(decode, hidden, i, carry)
     client = split.pop("client")
     return {
         **split,
@@ -222,6 +221,17 @@ def split_waits(phases_ms: dict[str, list[float]], timings: list[Optional[Server
         "transport": transport,
         "client": client,
     }
+
+
+def _absorb(decode: list[float], pools: list[list[float]], i: int, amount: float) -> float:
+    """Move up to `amount` ms of chunk i's pools (in order) into its server decode; return how much moved."""
+    moved = 0.0
+    for pool in pools:
+        take = min(max(amount - moved, 0.0), pool[i])
+        pool[i] -= take
+        moved += take
+    decode[i] += moved
+    return moved
 
 
 def _server_timing(event: dict[str, Any]) -> Optional[ServerTiming]:
