@@ -30,6 +30,8 @@ from benchmarks.load_view import load_view_cost
 from benchmarks.load_view import rows as load_view_rows
 from benchmarks.memory import rss_over_generations
 from benchmarks.overhead import llama_overhead, mistral_overhead
+from benchmarks.phases import phases_benchmark
+from benchmarks.phases import rows as phases_rows
 from benchmarks.side_by_side import side_by_side
 from benchmarks.telemetry_cost import rows as telemetry_rows
 from benchmarks.telemetry_cost import telemetry_cost
@@ -150,6 +152,8 @@ def table(results: dict[str, Any]) -> str:
         lines += ["", *load_view_rows(results["load_view"])]
     if "telemetry" in results:
         lines += ["", *telemetry_rows(results["telemetry"])]
+    if "phases" in results:
+        lines += ["", *phases_rows(results["phases"])]
     return "\n".join(lines)
 
 
@@ -204,6 +208,9 @@ def main() -> int:
     results["load_peer"] = _step("load test figures against AIPerf on llama-server", peer_agreement)
     results["load_view"] = _step("the load test's live view in a real browser, with and without", load_view_cost)
     results["telemetry"] = _step("what OpenTelemetry export costs a run", telemetry_cost)
+    results["phases"] = _step(
+        "where the time goes: truth against llama.cpp and llama-server, stalls, cost", phases_benchmark
+    )
     results["seconds"] = time.perf_counter() - started
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=1, default=str))
