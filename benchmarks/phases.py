@@ -129,7 +129,7 @@ def stall_rates(quiet_runs: int = 5) -> dict[str, Any]:
     hog_runs = []
     for _ in range(3):
         backend.reset_cache()
-        hogs = start_cpu_hog(1.0, delay_s=0.6)
+        hogs = start_cpu_hog(1.5, delay_s=1.5)
         out = session.generate(prompt, config=config)
         for hog in hogs:
             hog.wait(timeout=10)

@@ -130,44 +130,50 @@ class HostSampler:
         self.interval_s = interval_s
         self._process = psutil.Process()
         self._stop = threading.Event()
-        self._thread: Optional[threading.Thread] = None
+        self._threads: list[threading.Thread] = []
         self._first: Optional[_Reading] = None
         self._other: list[float] = []
         self._timeline = ProcessTimeline()
 
     def start(self) -> HostSampler:
-        """Take the first reading and begin sampling."""
+        """Take the first reading and begin sampling (system-wide, and each process in a thread of its own)."""
         self._first = previous = _Reading(self._process)
         self._stop.clear()
-        own_pid = self._process.pid
-        timeline = self._timeline = ProcessTimeline()
-        processes_at, processes = time.perf_counter(), process_cpu_ticks(own_pid)
 
         def sample() -> None:
-            nonlocal previous, processes_at, processes
-            count = 0
+            nonlocal previous
             while not self._stop.wait(self.interval_s):
                 current = _Reading(self._process)
                 self._other.append(_other_cores(previous, current))
                 previous = current
-                count += 1
-                if count % PROCESS_EVERY == 0:
-                    now, readings = time.perf_counter(), process_cpu_ticks(own_pid)
-                    timeline.add(processes_at, now, processes, readings)
-                    processes_at, processes = now, readings
-            now = time.perf_counter()
-            timeline.add(processes_at, now, processes, process_cpu_ticks(own_pid))
 
-        self._thread = threading.Thread(target=sample, name="xybrid-host-sampler", daemon=True)
-        self._thread.start()
+        self._timeline = ProcessTimeline()
+        self._threads = [
+            threading.Thread(target=sample, name="xybrid-host-sampler", daemon=True),
+            threading.Thread(target=self._walk_processes, name="xybrid-process-sampler", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
         return self
+
+    def _walk_processes(self) -> None:
+        """Every process's CPU time every `PROCESS_EVERY` intervals, into the timeline (a /proc walk is slowed
+        while the kernel's own Python holds the GIL: it has its own thread, so the system samples keep time)."""
+        own_pid, timeline = self._process.pid, self._timeline
+        since, before = time.perf_counter(), process_cpu_ticks(own_pid)
+        while not self._stop.wait(self.interval_s * PROCESS_EVERY):
+            now, after = time.perf_counter(), process_cpu_ticks(own_pid)
+            timeline.add(since, now, before, after)
+            since, before = now, after
+        timeline.add(since, time.perf_counter(), before, process_cpu_ticks(own_pid))
 
     def stop(self) -> Optional[HostLoad]:
         """Stop sampling; the run's figures (None if the run was too short to measure)."""
-        if self._thread is None or self._first is None:
+        if not self._threads or self._first is None:
             return None
         self._stop.set()
-        self._thread.join()
+        for thread in self._threads:
+            thread.join()
         last = _Reading(self._process)
         elapsed = last.wall - self._first.wall
         if elapsed <= 0:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from .errors import BackendUnavailable, InvalidInput
 from .loopback import LOOPBACK, ServerDidNotStart, free_port, start_server, stop_group
 from .model_sources import resolve_source
 
+LOG_FOLDER_PREFIX = "xybrid-serve-"  # a served model's log lives here until it stops
 _SERVED: dict[int, ServedModel] = {}
 DEFAULT_PARALLEL = 4
 CTX_PER_SLOT = 1024
@@ -75,9 +77,11 @@ class ServedModel:
         return f"{self.kind} ({slots}, ctx {self.ctx}) serving {self.model.name} at {self.url} (pid {self.pid}){state}"
 
     def stop(self) -> None:
-        """Stop the server and its children."""
+        """Stop the server and its children, and remove the folder of its log."""
         stop_group(self.process, grace_s=5.0)
         _SERVED.pop(self.port, None)
+        if self.log.parent.name.startswith(LOG_FOLDER_PREFIX):
+            shutil.rmtree(self.log.parent, ignore_errors=True)
 
 
 def _signal_name(code: Optional[int]) -> str:
@@ -166,7 +170,7 @@ def serve(
     threads = threads or os.cpu_count() or 1
     port = port or free_port()
     ctx = ctx or CTX_PER_SLOT * (1 if serial else parallel)
-    log = Path(tempfile.mkdtemp(prefix="xybrid-serve-")) / "server.log"
+    log = Path(tempfile.mkdtemp(prefix=LOG_FOLDER_PREFIX)) / "server.log"
     if serial:
         argv = serial_server_argv(path, ctx, port, threads)
         process = _start(argv, port, log, "llama-cpp-python's server")

@@ -58,7 +58,7 @@ def test_a_cpu_hog_mid_run_shows_as_named_stalls(smollm2_llama: LlmBackend) -> N
     session.backends["local"] = smollm2_llama
     config = GenerationConfig(max_tokens=400, temperature=0)
     smollm2_llama.reset_cache()
-    hogs = start_cpu_hog(1.0, delay_s=0.6)  # python starts in ~0.1 s; the hog then waits, spins and exits
+    hogs = start_cpu_hog(1.5, delay_s=1.5)  # python starts in ~0.1 s; the hog then waits, spins and exits
     try:
         out = session.generate("Tell me a long story about a dragon who rides a bicycle.", config=config)
     finally:

@@ -28,7 +28,7 @@ def test_a_hog_mid_run_is_seen_stacked_named_and_explained(page: Any, lab: Lab) 
         "phases.ipynb",
         [
             "%load_ext xybrid_notebook\n%xybrid load\nfrom xybrid_notebook.host import start_cpu_hog",
-            "hogs = start_cpu_hog(1.0, delay_s=0.6)",
+            "hogs = start_cpu_hog(1.5, delay_s=1.5)",
             "%%generate -n 400 -t 0 --breakdown\nTell me a long story about a dragon who rides a bicycle.",
             "for hog in hogs:\n    hog.wait()",
         ],

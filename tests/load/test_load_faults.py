@@ -114,7 +114,7 @@ def test_a_real_server_restarted_mid_test_serves_the_requests_after_it(smollm2_p
 
     def restart() -> None:
         measuring.wait(60)
-        stop_group(processes[0], grace_s=5.0)
+        stop_group(processes[0], grace_s=0.5)  # a crash: llama-server under load may hang 5 s on SIGTERM
         processes.append(start_server(argv, health, tmp_path / "two.log", name="llama-server"))
         restarted_at[0] = time.time()
         done.wait(60)  # a child started from a thread dies with the thread (PR_SET_PDEATHSIG): keep it alive
@@ -188,6 +188,7 @@ def test_llama_server_far_above_its_capacity_is_overloaded(served_llama: Any) ->
     records = [r for r in result.records if r["level"] == 0]
     cut_tokens = sum(len(r["offsets_ms"]) for r in records if r["outcome"] == "cut")
     assert cut_tokens > 0  # requests still streaming at the level's end delivered tokens too ...
-    assert row["delivered_tps"] > (row["completed_tps"] or 0.0)  # ... and the overloaded level's throughput counts them
+    # ... and the overloaded level's throughput counts them (rates over different windows: compare the tokens)
+    assert row["delivered_tps"] * row["delivered_window_s"] > (row["completed_tps"] or 0.0) * row["window_s"]
     assert row["output_tps"] == row["delivered_tps"]
     assert alive(pids) == []

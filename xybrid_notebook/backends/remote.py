@@ -191,8 +191,9 @@ def split_waits(phases_ms: dict[str, list[float]], timings: list[Optional[Server
     what held the chunk back: it takes the wait first, then the chunk's `client` and `text`
     time (our work it hid); a step longer than its whole gap (two chunks read at once)
     carries on into the next chunks, and what is left at the end goes back into earlier
-    ones. No phase is negative, each chunk's phases still sum to its gap, and the decodes
-    add up to the server's `predicted_ms` at the last chunk.
+    ones (down to chunk 0's queue: the next decode begins as the first chunk leaves the
+    server, before the client stamps it). No phase is negative, each chunk's phases still
+    sum to its gap, and the decodes add up to the server's `predicted_ms` at the last chunk.
     """
     waits = phases_ms.get("wait", [])
     if not waits or len(timings) < len(waits) or any(t is None for t in timings[: len(waits)]):
@@ -203,12 +204,13 @@ def split_waits(phases_ms: dict[str, list[float]], timings: list[Optional[Server
     queue, prefill, decode, transport = [0.0] * n, [0.0] * n, [0.0] * n, list(waits)
     prefill[0], decode[0], transport[0] = known[0].prompt_ms, known[0].predicted_ms, 0.0
     queue[0] = waits[0] - prefill[0] - decode[0]
-    hidden = [transport, split.get("client", [0.0] * n), split.get("text", [0.0] * n)]  # taken in this order
+    # taken in this order; chunk 0's queue last: the second token's decode began before the first chunk was stamped
+    hidden = [transport, split.get("client", [0.0] * n), split.get("text", [0.0] * n), queue]
     carry = 0.0
     for i in range(1, n):
         carry += known[i].predicted_ms - known[i - 1].predicted_ms
         carry -= _absorb(decode, hidden, i, carry)
-    for i in range(n - 1, 0, -1):  # what the last chunks could not hold goes back into earlier ones
+    for i in range(n - 1, -1, -1):  # what the last chunks could not hold goes back into earlier ones
         if carry <= 0:
             break
         carry -= _absorb(decode, hidden, i, carry)

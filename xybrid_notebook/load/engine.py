@@ -65,7 +65,7 @@ WORKERS_TIMEOUT_S = 60.0
 #: The server is gone when connections failed this many times in a row (at least once per user) ...
 DEAD_SERVER_FAILURES = 4
 #: ... for at least this long (a server being restarted answers again within it).
-DEAD_SERVER_S = 3.0
+DEAD_SERVER_S = 5.0
 #: Answers that mean the key is wrong: the test ends at once, naming where the key came from.
 AUTH_ERRORS = ("http_401", "http_403", "auth")
 #: A connection that broke: refused, reset, or closed by the server before or while it answered (geventhttpclient's

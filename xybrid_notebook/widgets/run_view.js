@@ -6,7 +6,8 @@
 
 const MAX_LIVE_POINTS = 20000; // the live chart keeps the newest points; the final chart has them all (capped)
 const CHART_DELAY_MS = 50; // redraw the chart at most once per flush (2.5 a second), just after its text went in
-const CHART_BUDGET = 0.02; // ... and less often when a redraw costs more: its own time <= 2 % of the wall clock
+const CHART_BUDGET = 0.02; // ... and less often when a redraw costs more: its own time <= 2 % of the wall clock,
+const CHART_MAX_INTERVAL_MS = 1000; // ... but at least once a second
 const LIVE_POINTS_PER_FLUSH = 500; // the kernel sends at most this many points per flush (live.py)
 const CHART_CONFIG = { displayModeBar: false, staticPlot: true, responsive: true };
 const ONLY_THE_LINES = { transition: { duration: 0 }, frame: { duration: 0, redraw: false }, mode: "immediate" };
@@ -145,12 +146,13 @@ function liveChart(model, store, host) {
   };
   // A redraw's script time (smoothed) sets when the next may start: a run whose chart grows costly
   // is redrawn less often, so the browser's share of the cores stays small.
+  // The first full draw (axes, legend) is a one-off and does not count.
   const timed = (redraw) => {
     const started = performance.now();
-    redraw();
+    if (redraw() === "full") return;
     const spent = performance.now() - started;
     cost = cost ? 0.7 * cost + 0.3 * spent : spent;
-    nextAllowed = started + cost / CHART_BUDGET;
+    nextAllowed = started + Math.min(cost / CHART_BUDGET, CHART_MAX_INTERVAL_MS);
   };
   const draw = () => {
     timer = null;
@@ -164,7 +166,8 @@ function liveChart(model, store, host) {
     if (grow(false)) Object.assign(relayout, rangeUpdate());
     if (!drawn && store.x.length) { // the legend shows only once a trace has points: one full redraw
       drawn = true;
-      return Plotly.react(div, traces(), fullLayout(), CHART_CONFIG);
+      Plotly.react(div, traces(), fullLayout(), CHART_CONFIG);
+      return "full";
     }
     if (Object.keys(relayout).length) Plotly.relayout(div, relayout);
     if (drawn) {

@@ -134,8 +134,11 @@ function upgradeChart(chart, d, panel) {
       const draw = () => {
         const traces = byPhase ? phaseTraces(d, hover) : gapTraces(d, hover);
         const look = layout(ttftTitle(d.ttft));
-        if (byPhase) Object.assign(look, { barmode: "stack", bargap: 0.1, yaxis2: undefined,
-          yaxis: { title: { text: "gap by phase (ms)" }, rangemode: "tozero" } });
+        if (byPhase) {
+          delete look.yaxis2; // no rate axis: plotly reads every yaxisN key the layout has
+          Object.assign(look, { barmode: "stack", bargap: 0.1,
+            yaxis: { title: { text: "gap by phase (ms)" }, rangemode: "tozero" } });
+        }
         return Plotly.react(div, traces, look, { displayModeBar: false, responsive: true });
       };
       const nodes = [div, cause];
